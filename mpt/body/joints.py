@@ -1,0 +1,61 @@
+"""Joint orders and index maps shared by the whole framework.
+
+Sources (see ../shared/FACTS.md section 4 and 6): SMPL joint names from smplx ``joint_names.py``; Human3.6M-17 order
+and the J14 evaluation subset from METRO ``metro/modeling/data/config.py``; COCO-17 keypoint order from the COCO
+keypoint annotation format; SMPL face landmark vertex ids from smplx ``vertex_ids.py`` (``smplh``, valid for SMPL's
+topology).
+"""
+
+from __future__ import annotations
+
+SMPL_JOINT_NAMES: tuple[str, ...] = (
+    "pelvis", "left_hip", "right_hip", "spine1", "left_knee", "right_knee", "spine2", "left_ankle",
+    "right_ankle", "spine3", "left_foot", "right_foot", "neck", "left_collar", "right_collar", "head",
+    "left_shoulder", "right_shoulder", "left_elbow", "right_elbow", "left_wrist", "right_wrist", "left_hand",
+    "right_hand",
+)  # fmt: skip
+
+# kintree_table[0] of the official files, root parent written as -1.
+SMPL_PARENTS: tuple[int, ...] = (-1, 0, 0, 0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 9, 9, 12, 13, 14, 16, 17, 18, 19, 20, 21)
+
+H36M_JOINT_NAMES: tuple[str, ...] = (
+    "pelvis", "right_hip", "right_knee", "right_ankle", "left_hip", "left_knee", "left_ankle", "torso", "neck",
+    "nose", "head", "left_shoulder", "left_elbow", "left_wrist", "right_shoulder", "right_elbow", "right_wrist",
+)  # fmt: skip
+
+# METRO's H36M_J17_TO_J14: the 14 joints evaluated under Human3.6M protocol 2.
+H36M_TO_J14: tuple[int, ...] = (3, 2, 1, 4, 5, 6, 16, 15, 14, 11, 12, 13, 8, 10)
+J14_JOINT_NAMES: tuple[str, ...] = tuple(H36M_JOINT_NAMES[i] for i in H36M_TO_J14)
+H36M_PELVIS = 0
+# Hips inside the J14 order, whose midpoint METRO uses to centre joints before MPJPE.
+J14_RIGHT_HIP = 2
+J14_LEFT_HIP = 3
+
+COCO_KEYPOINT_NAMES: tuple[str, ...] = (
+    "nose", "left_eye", "right_eye", "left_ear", "right_ear", "left_shoulder", "right_shoulder", "left_elbow",
+    "right_elbow", "left_wrist", "right_wrist", "left_hip", "right_hip", "left_knee", "right_knee", "left_ankle",
+    "right_ankle",
+)  # fmt: skip
+COCO_FLIP_PAIRS: tuple[tuple[int, int], ...] = ((1, 2), (3, 4), (5, 6), (7, 8), (9, 10), (11, 12), (13, 14), (15, 16))
+
+# smplx vertex ids (SMPL topology) of the face keypoints that SMPL has no joint for.
+SMPL_FACE_VERTEX_IDS: dict[str, int] = {"nose": 332, "right_eye": 6260, "left_eye": 2800, "right_ear": 4071,
+                                        "left_ear": 583}  # fmt: skip
+
+
+def coco_sources() -> tuple[list[int], list[int], list[int], list[int]]:
+    """Where each COCO keypoint comes from on an SMPL body.
+
+    Returns (coco slots filled from joints, their SMPL joint ids, coco slots filled from vertices, their vertex
+    ids), so two batched gathers fill a (B, 17, 3) tensor: body keypoints are the SMPL joints of the same name,
+    face keypoints are smplx's landmark vertices.
+    """
+    from_joints, joint_ids, from_vertices, vertex_ids = [], [], [], []
+    for k, name in enumerate(COCO_KEYPOINT_NAMES):
+        if name in SMPL_FACE_VERTEX_IDS:
+            from_vertices.append(k)
+            vertex_ids.append(SMPL_FACE_VERTEX_IDS[name])
+        else:
+            from_joints.append(k)
+            joint_ids.append(SMPL_JOINT_NAMES.index(name))
+    return from_joints, joint_ids, from_vertices, vertex_ids

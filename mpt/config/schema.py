@@ -1,0 +1,193 @@
+"""Structured (typed) configs behind the YAML tree in ``configs/``.
+
+Every node that a YAML file or a command-line override can touch is a dataclass here, registered in Hydra's
+ConfigStore, so a misspelt or unknown key is an error naming the key instead of a silently ignored value. The
+YAML files under ``configs/`` only set values; the types and defaults documented here are the contract.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Optional
+
+from omegaconf import MISSING
+
+
+@dataclass
+class PathsConfig:
+    """Where the data lives; see README.md, 'Real data', for the expected layout."""
+
+    data_root: str = "data"
+    smpl: str = "${paths.data_root}/body_models/smpl"  # folder with SMPL_{NEUTRAL,MALE,FEMALE}.pkl|npz
+    h36m_regressor: str = "${paths.data_root}/body_models/J_regressor_h36m_correct.npy"
+    coco_regressor: Optional[str] = None  # optional (17, 6890); default: SMPL joints + face vertices
+    mesh_downsampling: Optional[str] = None  # GraphCMR/METRO mesh_downsampling.npz; computed when absent
+    amass: str = "${paths.data_root}/amass"  # AMASS npz tree (only tools/prepare_amass.py reads it)
+    motion_cache: str = "${paths.data_root}/amass_cache"  # written by tools/prepare_amass.py
+    tsv: str = "${paths.data_root}/tsv"  # METRO-style TSV image sets
+    cache: str = "${paths.data_root}/cache"  # derived files (mesh levels)
+    output_dir: str = "outputs/${name}"  # one explicit run dir shared by all ranks
+
+
+@dataclass
+class BodyConfig:
+    """SMPL body model options."""
+
+    gender: str = "neutral"  # neutral | per_sample (use the cache's gender with male/female models)
+    num_betas: int = 10
+
+
+@dataclass
+class CamerasConfig:
+    """Virtual cameras for pre-training (paper: the 4 Human3.6M S1 cameras + 4 interpolated)."""
+
+    num_views: int = 8  # 1, 2, 4 or 8
+    indices: Optional[list[int]] = None  # which S1 cameras for 1/2/4 views; default the first n
+    distortion: bool = False  # apply the cameras' lens distortion when projecting
+
+
+@dataclass
+class InputConfig:
+    """What the transformer sees: keypoint heatmaps (paper) or a binary person mask (Table 4 ablation)."""
+
+    kind: str = "heatmap"  # heatmap | mask
+    size: int = 224  # map resolution for a 224 crop: 224, 112 or 56
+    sigma: float = 8.0  # Gaussian sigma in pixels at `size` (2 px at 56, scaled with size)
+    crop_size: int = 224  # person crop side in pixels
+    crop_scale: float = 1.2  # crop side / body extent
+    scale_jitter: list[float] = field(default_factory=lambda: [0.9, 1.1])
+    center_jitter: float = 0.05  # centre shift, fraction of the crop side
+    mask_joint_ratio: float = 0.1  # masked heatmap modeling: fraction of joints' maps zeroed per sample
+
+
+@dataclass
+class EncoderConfig:
+    """Heatmap encoder: heatmaps -> global feature (+ optional grid tokens)."""
+
+    feat_dim: int = 2048
+    width: int = 64
+    grid: int = 0  # grid tokens per side (0: global feature only, as METRO)
+
+
+@dataclass
+class TransformerConfig:
+    hidden: list[int] = field(default_factory=lambda: [1024, 256, 64])
+    layers: int = 4
+    heads: int = 4
+    dropout: float = 0.1
+    mvm_ratio: float = 0.3  # masked vertex modeling: fraction of queries masked in training
+
+
+@dataclass
+class ModelConfig:
+    name: str = "mpt"
+    encoder: EncoderConfig = field(default_factory=EncoderConfig)
+    transformer: TransformerConfig = field(default_factory=TransformerConfig)
+    upsampler_init: str = "levels"  # levels (from the mesh sampling matrices) | random (METRO)
+
+
+@dataclass
+class BackboneConfig:
+    """2D pose network in front of the heatmap encoder (fine-tuning / evaluation on images)."""
+
+    name: str = "none"  # none | higherhrnet_w48 | higherhrnet_w32 | simplebaseline_r101
+    weights: Optional[str] = None  # official COCO keypoint checkpoint
+    freeze: bool = False  # the paper fine-tunes the backbone
+
+
+@dataclass
+class LossConfig:
+    """METRO's loss weights."""
+
+    joints3d: float = 1000.0
+    vertices: float = 100.0
+    joints2d: float = 100.0
+    vertex_levels: list[float] = field(default_factory=lambda: [0.33, 0.33, 0.33])  # 431, 1723, 6890
+
+
+@dataclass
+class TrainConfig:
+    epochs: float = 10.0
+    max_steps: Optional[int] = None  # stop early (smoke runs, benchmarks)
+    micro_batch: int = 32  # per GPU
+    grad_accum: int = 1
+    lr: float = 2e-4
+    warmup_fraction: float = 0.1
+    weight_decay: float = 0.0
+    grad_clip: float = 0.0
+    precision: str = "fp32"  # fp32 | bf16 | fp16
+    num_workers: int = 0
+    log_every: int = 10
+    val_every: int = 500
+    ckpt_every: int = 1000
+    max_val_samples: Optional[int] = None
+    resume: bool = False
+    init_from: Optional[str] = None  # a checkpoint to start from (pre-trained -> fine-tune)
+    loss: LossConfig = field(default_factory=LossConfig)
+
+
+@dataclass
+class RunConfig:
+    """Fields common to all commands."""
+
+    name: str = "default"
+    seed: int = 88
+    device: str = "auto"  # auto | cpu | cuda
+    paths: PathsConfig = field(default_factory=PathsConfig)
+    body: BodyConfig = field(default_factory=BodyConfig)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    backbone: BackboneConfig = field(default_factory=BackboneConfig)
+    input: InputConfig = field(default_factory=InputConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+    deepspeed: dict[str, Any] = field(default_factory=dict)  # mirrors ds_config keys
+    data: Any = MISSING
+
+
+@dataclass
+class AmassDataConfig:
+    """Pre-training data: the motion cache written by tools/prepare_amass.py."""
+
+    cache: str = "${paths.motion_cache}"
+    train_split: str = "train"
+    val_split: str = "val"
+
+
+@dataclass
+class PretrainConfig(RunConfig):
+    cameras: CamerasConfig = field(default_factory=CamerasConfig)
+    data: AmassDataConfig = field(default_factory=AmassDataConfig)
+
+
+@dataclass
+class ImageSetConfig:
+    """One METRO-style TSV image set."""
+
+    name: str = MISSING
+    tsv: str = MISSING  # folder holding <split>.img.tsv / <split>.label.tsv (+ .lineidx)
+    split: str = "train"
+    weight: float = 1.0  # sampling weight in the mixed set
+
+
+@dataclass
+class MixedDataConfig:
+    sets: list[ImageSetConfig] = field(default_factory=list)
+
+
+@dataclass
+class FinetuneConfig(RunConfig):
+    data: MixedDataConfig = field(default_factory=MixedDataConfig)
+
+
+@dataclass
+class EvalDataConfig:
+    name: str = "h36m_p2"
+    tsv: str = "${paths.tsv}/human3.6m"
+    split: str = "valid_protocol2"
+
+
+@dataclass
+class EvalConfig(RunConfig):
+    checkpoint: Optional[str] = None  # exported model (safetensors + config) or a training checkpoint
+    batch_size: int = 32
+    vis: int = 0  # write N images with the predicted mesh overlaid
+    data: EvalDataConfig = field(default_factory=EvalDataConfig)
