@@ -1,7 +1,7 @@
-"""Atomic file writes: write to a temporary file beside the target, then rename over it.
+"""Atomic file writes: write to a temporary file beside the target, fsync it, then rename over the target.
 
 A crash or a full disk in the middle of a write then leaves the previous file (or none) in place, never a torn
-one. Every writer of checkpoints, caches, manifests and generated assets goes through :func:`atomic_path`.
+one. Every writer of checkpoints, caches, manifests and generated assets goes through this module.
 """
 
 from __future__ import annotations
@@ -14,10 +14,17 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
+
+def _fsync(path: Path) -> None:
+    with path.open("rb") as f:
+        os.fsync(f.fileno())
+
 
 @contextlib.contextmanager
 def atomic_path(path: str | os.PathLike[str], suffix: str | None = None) -> Iterator[Path]:
-    """Yield a temporary path in the target's folder; on success rename it to ``path``, on error delete it.
+    """Yield a temporary path in the target's folder; on success fsync and rename it to ``path``, else delete it.
 
     ``suffix`` defaults to the target's own suffix, so writers that append an extension (``np.save``,
     ``np.savez``) keep the name they were given.
@@ -29,14 +36,29 @@ def atomic_path(path: str | os.PathLike[str], suffix: str | None = None) -> Iter
     tmp = Path(tmp_name)
     try:
         yield tmp
+        _fsync(tmp)
         os.replace(tmp, path)
     finally:
-        if tmp.exists():
-            tmp.unlink()
+        tmp.unlink(missing_ok=True)
 
 
-def write_json_atomic(path: str | os.PathLike[str], obj: Any) -> Path:
-    """Write ``obj`` as indented JSON through :func:`atomic_path`."""
+@contextlib.contextmanager
+def atomic_npy(path: str | os.PathLike[str], dtype: np.dtype, shape: tuple[int, ...]) -> Iterator[np.ndarray]:
+    """Yield a writable memmap of a new ``.npy`` under a temp name; on success flush it and rename onto ``path``.
+
+    Filling it slice by slice keeps memory bounded however large the array.
+    """
+    with atomic_path(path, suffix=".npy") as tmp:
+        arr = np.lib.format.open_memmap(tmp, mode="w+", dtype=dtype, shape=shape)
+        try:
+            yield arr
+            arr.flush()
+        finally:
+            del arr
+
+
+def write_json_atomic(path: str | os.PathLike[str], obj: Any, indent: int = 2) -> Path:
+    """Write ``obj`` as JSON through :func:`atomic_path`."""
     with atomic_path(path) as tmp:
-        tmp.write_text(json.dumps(obj, indent=2, sort_keys=True) + "\n")
+        tmp.write_text(json.dumps(obj, indent=indent) + "\n", encoding="utf-8")
     return Path(path)

@@ -12,7 +12,12 @@ import argparse
 import sys
 from pathlib import Path
 
-from mpt.body.smpl_file import SmplFileError, load_smpl_file, save_smpl_npz, save_smpl_pickle
+from mpt.body.smpl_file import (
+    SmplFileError,
+    load_smpl_file,
+    save_smpl_npz,
+    save_smpl_pickle,
+)
 
 
 def convert_smpl(src: str | Path, out: str | Path) -> Path:

@@ -8,6 +8,9 @@ topology).
 
 from __future__ import annotations
 
+# Per-sample gender codes (motion cache, batched body model): a code indexes (neutral, male, female).
+GENDER_CODES: dict[str, int] = {"neutral": 0, "male": 1, "female": 2}
+
 SMPL_JOINT_NAMES: tuple[str, ...] = (
     "pelvis", "left_hip", "right_hip", "spine1", "left_knee", "right_knee", "spine2", "left_ankle",
     "right_ankle", "spine3", "left_foot", "right_foot", "neck", "left_collar", "right_collar", "head",

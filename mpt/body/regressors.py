@@ -8,8 +8,8 @@ from pathlib import Path
 
 import numpy as np
 
-from mpt.errors import MptError
 from mpt.body.smpl_file import NUM_VERTICES
+from mpt.errors import MptError
 
 WHERE_TO_GET_H36M = (
     "It ships with METRO's and SPIN's data files as J_regressor_h36m_correct.npy / J_regressor_h36m.npy; put it at "

@@ -22,7 +22,7 @@ from mpt.body import joints as J
 from mpt.body.regressors import load_joint_regressor
 from mpt.body.smpl_file import GENDERS, NUM_JOINTS, find_smpl_file, load_smpl_file
 
-GENDER_CODES = {"neutral": 0, "male": 1, "female": 2}  # per-sample gender codes used by the motion cache
+GENDER_CODES = J.GENDER_CODES
 
 
 @dataclass

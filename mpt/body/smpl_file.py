@@ -20,8 +20,8 @@ from typing import Any
 import numpy as np
 import scipy.sparse as sp
 
-from mpt.errors import MptError
 from mpt.atomic import atomic_path
+from mpt.errors import MptError
 
 NUM_VERTICES = 6890
 NUM_FACES = 13776

@@ -11,7 +11,9 @@ from mpt.config import CONFIG_PATH, register_configs
 
 @hydra.main(config_path=CONFIG_PATH, config_name="finetune", version_base="1.3")
 def _app(cfg: DictConfig) -> None:
-    from mpt.engine.finetune import finetune  # imported here so `--help` and config errors stay fast
+    from mpt.engine.finetune import (
+        finetune,  # imported here so `--help` and config errors stay fast
+    )
 
     run_cli(finetune, cfg)
 

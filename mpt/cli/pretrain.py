@@ -11,7 +11,9 @@ from mpt.config import CONFIG_PATH, register_configs
 
 @hydra.main(config_path=CONFIG_PATH, config_name="pretrain", version_base="1.3")
 def _app(cfg: DictConfig) -> None:
-    from mpt.engine.pretrain import pretrain  # imported here so `--help` and config errors stay fast
+    from mpt.engine.pretrain import (
+        pretrain,  # imported here so `--help` and config errors stay fast
+    )
 
     run_cli(pretrain, cfg)
 

@@ -8,7 +8,12 @@ import torch
 from scipy.spatial.transform import Rotation
 
 from mpt.body import BodyModel, RegressorFileError, h36m_to_j14
-from mpt.body.joints import COCO_KEYPOINT_NAMES, H36M_JOINT_NAMES, J14_JOINT_NAMES, SMPL_PARENTS
+from mpt.body.joints import (
+    COCO_KEYPOINT_NAMES,
+    H36M_JOINT_NAMES,
+    J14_JOINT_NAMES,
+    SMPL_PARENTS,
+)
 from mpt.body.smpl_file import save_smpl_pickle
 from tests.body.smpl_fixtures import random_smpl_dict
 

@@ -10,7 +10,13 @@ import numpy as np
 import pytest
 import scipy.sparse as sp
 
-from mpt.body.smpl_file import SmplFileError, find_smpl_file, load_smpl_file, save_smpl_npz, save_smpl_pickle
+from mpt.body.smpl_file import (
+    SmplFileError,
+    find_smpl_file,
+    load_smpl_file,
+    save_smpl_npz,
+    save_smpl_pickle,
+)
 from tests.body.smpl_fixtures import random_smpl_dict
 
 

@@ -7,7 +7,11 @@ import torch
 from scipy.spatial.transform import Rotation
 
 from mpt.geometry.cameras import h36m_s1_cameras
-from mpt.geometry.projection import project_points, project_world_points, world_to_camera
+from mpt.geometry.projection import (
+    project_points,
+    project_world_points,
+    world_to_camera,
+)
 
 
 def _cameras(seed: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
