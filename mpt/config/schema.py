@@ -58,23 +58,34 @@ class InputConfig:
     scale_jitter: list[float] = field(default_factory=lambda: [0.9, 1.1])
     center_jitter: float = 0.05  # centre shift, fraction of the crop side
     mask_joint_ratio: float = 0.1  # masked heatmap modeling: fraction of joints' maps zeroed per sample
+    random_heading: bool = True  # rotate each body about the vertical by a random angle (pre-training)
 
 
 @dataclass
 class EncoderConfig:
-    """Heatmap encoder: heatmaps -> global feature (+ optional grid tokens)."""
+    """Heatmap encoder: heatmaps -> global feature (+ optional grid tokens); instantiated from ``_target_`` with
+    ``in_channels`` / ``in_size`` from the input config, so another encoder class can be swapped in by name."""
 
-    feat_dim: int = 2048
-    width: int = 64
-    grid: int = 0  # grid tokens per side (0: global feature only, as METRO)
+    _target_: str = "mpt.models.heatmap_encoder.HeatmapEncoder"
+    feature_dim: int = 2048
+    stem_channels: int = 64
+    stage_channels: list[int] = field(default_factory=lambda: [64, 128, 256])
+    blocks_per_stage: list[int] = field(default_factory=lambda: [2, 2, 2])
+    pool: str = "flatten"  # flatten (keeps where the joints are) | avg
+    grid_size: int = 0  # grid tokens per side for the first block (0: global feature only, as METRO)
+    norm: str = "batch"  # batch | group
 
 
 @dataclass
 class TransformerConfig:
+    """Mesh transformer (mpt.models.transformer): one entry per block in the lists."""
+
     hidden: list[int] = field(default_factory=lambda: [1024, 256, 64])
+    out: list[int] = field(default_factory=lambda: [512, 128, 3])  # block outputs (METRO: 512, 128, 3)
     layers: int = 4
     heads: int = 4
     dropout: float = 0.1
+    norm_first: bool = False  # post-LN as BERT/METRO
     mvm_ratio: float = 0.3  # masked vertex modeling: fraction of queries masked in training
 
 
@@ -115,7 +126,6 @@ class TrainConfig:
     warmup_fraction: float = 0.1
     weight_decay: float = 0.0
     grad_clip: float = 0.0
-    precision: str = "fp32"  # fp32 | bf16 | fp16
     num_workers: int = 0
     log_every: int = 10
     val_every: int = 500
@@ -139,7 +149,7 @@ class RunConfig:
     backbone: BackboneConfig = field(default_factory=BackboneConfig)
     input: InputConfig = field(default_factory=InputConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
-    deepspeed: dict[str, Any] = field(default_factory=dict)  # mirrors ds_config keys
+    deepspeed: dict[str, Any] = field(default_factory=dict)  # mirrors ds_config keys (group: zero0/1/2, bf16, fp16)
     data: Any = MISSING
 
 

@@ -1,22 +1,110 @@
-"""Build the framework's objects from a composed config."""
+"""Build the framework's objects from a composed config (the only place that maps config nodes to constructors)."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
+import torch
+from hydra.utils import instantiate
 from omegaconf import DictConfig
 
-from mpt.body import BodyModel
+from mpt.body import BodyModel, h36m_to_j14
+from mpt.body.joints import H36M_PELVIS
+from mpt.geometry import CameraSet, virtual_cameras
+from mpt.losses import LossWeights
+from mpt.models.camera_head import CameraHead
+from mpt.models.mesh_levels import MeshLevels, load_or_compute_mesh_levels
+from mpt.models.mpt import MPTModel
+from mpt.models.transformer import MeshTransformer
+from mpt.models.upsampler import MeshUpsampler
 
 _GENDERS = {"neutral": ("neutral",), "per_sample": ("neutral", "male", "female")}
 
 
-def build_body_model(cfg: DictConfig, with_h36m: bool = True) -> BodyModel:
-    """The SMPL body model from ``cfg.paths`` / ``cfg.body``; missing files raise an error naming them."""
+def build_body_model(cfg: DictConfig, with_h36m: bool = True, genders_from_cache: bool = False) -> BodyModel:
+    """The SMPL body model from ``cfg.paths`` / ``cfg.body``; missing files raise an error naming them.
+
+    ``body.gender=per_sample`` loads all three models so each motion is posed with its own (pre-training only);
+    METRO and Pose2Mesh use the neutral model for everything, which is the default.
+    """
     if cfg.body.gender not in _GENDERS:
         raise ValueError(f"body.gender must be one of {sorted(_GENDERS)}, got {cfg.body.gender!r}")
+    genders = _GENDERS[cfg.body.gender] if genders_from_cache else ("neutral",)
     return BodyModel(
         smpl=cfg.paths.smpl,
         h36m_regressor=cfg.paths.h36m_regressor if with_h36m else None,
-        genders=_GENDERS[cfg.body.gender],
+        genders=genders,
         num_betas=cfg.body.num_betas,
         coco_regressor=cfg.paths.coco_regressor,
     )
+
+
+def build_cameras(cfg: DictConfig) -> CameraSet:
+    """The virtual cameras of ``cfg.cameras`` (Human3.6M S1 + interpolated)."""
+    indices = list(cfg.cameras.indices) if cfg.cameras.indices is not None else None
+    return virtual_cameras(cfg.cameras.num_views, indices)
+
+
+def build_synthesizer(cfg: DictConfig, body: BodyModel, cameras: CameraSet):  # -> Synthesizer
+    """Heatmap / mask synthesis for pre-training from ``cfg.input`` and ``cfg.cameras``."""
+    from mpt.synthesis import SynthesisOptions, Synthesizer
+
+    i = cfg.input
+    options = SynthesisOptions(kind=i.kind, size=i.size, sigma=i.sigma, crop_size=i.crop_size, crop_scale=i.crop_scale,
+                               scale_jitter=tuple(i.scale_jitter), center_jitter=i.center_jitter,
+                               mask_joint_ratio=i.mask_joint_ratio, random_heading=i.random_heading,
+                               distortion=cfg.cameras.distortion)  # fmt: skip
+    return Synthesizer(body, cameras, options)
+
+
+def build_mesh_levels(cfg: DictConfig, body: BodyModel) -> MeshLevels:
+    """SMPL 6890 -> 1723 -> 431 levels: the GraphCMR/METRO file when given, else computed once and cached."""
+    template = body.template.detach().cpu().double().numpy()
+    faces = body.faces.cpu().numpy()
+    cache = Path(cfg.paths.cache) / "mesh_levels.npz"
+    return load_or_compute_mesh_levels(template, faces, cache, cfg.paths.mesh_downsampling)
+
+
+def build_backbone(cfg: DictConfig) -> torch.nn.Module | None:
+    """The 2D pose network of ``cfg.backbone`` (None for ``backbone=none``), with its COCO weights if given."""
+    if cfg.backbone.name == "none":
+        return None
+    from mpt.models.backbones import build_backbone as make
+
+    net = make(cfg.backbone.name, weights=cfg.backbone.weights)
+    if cfg.backbone.freeze:
+        net.requires_grad_(False)
+        net.eval()
+    return net
+
+
+def build_model(cfg: DictConfig, body: BodyModel, with_backbone: bool = False) -> tuple[MPTModel, MeshLevels]:
+    """The MPT network of ``cfg.model`` (templates from the body model's rest pose) and the mesh levels."""
+    levels = build_mesh_levels(cfg, body)
+    template = body.template.detach().float().cpu()[None]  # (1, 6890, 3)
+    h36m = torch.einsum("jv,bvc->bjc", body.h36m_regressor.cpu(), template)[0]  # (17, 3)
+    template_joints = h36m_to_j14(h36m)  # (14, 3)
+    template_coarse = torch.from_numpy(levels.downsample(template[0].numpy(), 2)).float()  # (431, 3)
+    pelvis = h36m[H36M_PELVIS]  # queries are pelvis-relative, like the targets (METRO)
+    in_channels = 1 if cfg.input.kind == "mask" else 17
+    encoder = instantiate(cfg.model.encoder, in_channels=in_channels, in_size=cfg.input.size)
+    t = cfg.model.transformer
+    n_blocks = len(t.hidden)
+    transformer = MeshTransformer(
+        feature_dim=cfg.model.encoder.feature_dim, num_queries=template_joints.shape[0] + template_coarse.shape[0],
+        hidden_dims=list(t.hidden), out_dims=list(t.out), num_layers=[t.layers] * n_blocks,
+        num_heads=[t.heads] * n_blocks, dropout=t.dropout, attention_dropout=t.dropout, norm_first=t.norm_first,
+        mask_ratio=t.mvm_ratio, num_grid_tokens=encoder.num_grid_tokens, grid_dim=encoder.grid_dim,
+    )  # fmt: skip
+    upsampler = MeshUpsampler(init=levels if cfg.model.upsampler_init == "levels" else None)
+    camera_head = CameraHead(num_tokens=transformer.num_queries)
+    backbone = build_backbone(cfg) if with_backbone else None
+    model = MPTModel(encoder, transformer, upsampler, camera_head, template_joints - pelvis, template_coarse - pelvis,
+                     backbone=backbone, heatmap_size=cfg.input.size)  # fmt: skip
+    return model, levels
+
+
+def loss_weights(cfg: DictConfig) -> LossWeights:
+    w = cfg.train.loss
+    return LossWeights(joints3d=w.joints3d, vertices=w.vertices, joints2d=w.joints2d,
+                       vertex_levels=tuple(w.vertex_levels))  # fmt: skip

@@ -1,0 +1,36 @@
+"""Which rows each rank reads at each micro-step: a function of (seed, micro-step), so resuming needs no state.
+
+Every epoch is a fresh permutation of the dataset seeded by (seed, epoch); global micro-step k reads the k-th window
+of ``micro_batch x world_size`` rows of it, and rank r takes its own contiguous slice of that window, so ranks never
+overlap within a step and a resumed run reads exactly what the interrupted run would have. The tail of an epoch that
+does not fill a window is dropped.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+
+class EpochSampler:
+    """Row indices (micro_batch,) for ``rank`` at global micro-step ``k``."""
+
+    def __init__(self, num_samples: int, micro_batch: int, world_size: int, rank: int, seed: int) -> None:
+        self.num_samples, self.micro_batch, self.world_size, self.rank, self.seed = (
+            num_samples, micro_batch, world_size, rank, seed)  # fmt: skip
+        self.window = micro_batch * world_size
+        self.steps_per_epoch = num_samples // self.window
+        if self.steps_per_epoch == 0:
+            raise ValueError(f"{num_samples} samples cannot fill one step of {micro_batch} x {world_size} ranks")
+        self._epoch = -1
+        self._perm = np.empty(0, dtype=np.int64)
+
+    def permutation(self, epoch: int) -> np.ndarray:
+        if epoch != self._epoch:
+            self._perm = np.random.default_rng([self.seed, epoch]).permutation(self.num_samples)
+            self._epoch = epoch
+        return self._perm
+
+    def indices(self, micro_step: int) -> np.ndarray:
+        epoch, pos = divmod(micro_step, self.steps_per_epoch)
+        start = pos * self.window + self.rank * self.micro_batch
+        return self.permutation(epoch)[start : start + self.micro_batch]

@@ -1,0 +1,131 @@
+"""The training loop shared by pre-training and fine-tuning, on a DeepSpeed engine.
+
+A task object supplies the loss of one micro-batch and the validation metrics; this loop owns everything else:
+the schedule, per-step seeding (so a resumed run repeats the uninterrupted one exactly), NaN/inf guarding,
+logging, periodic validation, checkpoints and the final fp32 export.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+from pathlib import Path
+from typing import Any, Protocol
+
+import torch
+from omegaconf import DictConfig, OmegaConf
+
+from mpt.engine.checkpoint import export_model, latest_tag, load_checkpoint, save_checkpoint
+from mpt.engine.distributed import DistInfo, all_reduce_sum
+from mpt.engine.ds_config import build_ds_config, precision_dtype, total_train_steps
+from mpt.engine.logger import RunLogger
+from mpt.errors import MptError
+
+# Test hook: SIGKILL this process right after optimizer step N (exercises crash + resume in the test suite).
+_KILL_ENV = "MPT_KILL_AFTER_STEP"
+
+
+class TrainTask(Protocol):
+    """What a training loop needs from pre-training or fine-tuning."""
+
+    num_train_samples: int
+
+    def train_loss(self, engine: Any, micro_step: int, generator: torch.Generator) -> dict[str, torch.Tensor]:
+        """Forward one micro-batch (this rank's shard of global micro-step ``micro_step``); loss terms."""
+
+    def validate(self, engine: Any) -> dict[str, float]:
+        """Metrics on the held-out set, reduced over ranks (every rank gets the same numbers)."""
+
+
+def step_seed(seed: int, micro_step: int, rank: int) -> int:
+    """A distinct, reproducible seed per (run seed, micro-step, rank)."""
+    return (seed * 1_000_003 + micro_step * 9_973 + rank * 101) % (2**63 - 1)
+
+
+def _param_groups(model: torch.nn.Module) -> list[torch.nn.Parameter]:
+    return [p for p in model.parameters() if p.requires_grad]
+
+
+def train(cfg: DictConfig, dist: DistInfo, model: torch.nn.Module, task: TrainTask,
+          log_prefix: str = "train") -> dict[str, Any]:  # fmt: skip
+    """Run the whole schedule (or resume it); returns the final validation metrics and where things were written."""
+    import deepspeed
+
+    run_dir = Path(cfg.paths.output_dir)
+    ckpt_dir = run_dir / "checkpoints"
+    tc = cfg.train
+    total = total_train_steps(task.num_train_samples, tc.micro_batch, tc.grad_accum, dist.world_size, tc.epochs,
+                              tc.max_steps)  # fmt: skip
+    ds_config = build_ds_config(cfg, dist.world_size, total)
+    optimizer = torch.optim.Adam(_param_groups(model), lr=tc.lr, weight_decay=tc.weight_decay,
+                                 fused=dist.device.type == "cuda")  # fmt: skip
+    model.to(dist.device)
+    engine, _, _, scheduler = deepspeed.initialize(model=model, optimizer=optimizer, config=ds_config)
+    task.dtype = precision_dtype(ds_config)  # type: ignore[attr-defined]
+
+    start = 0
+    if tc.resume and latest_tag(ckpt_dir) is not None:
+        client = load_checkpoint(engine, ckpt_dir)
+        start = int(client["step"])
+        if dist.is_main:
+            print(f"resumed from {ckpt_dir / latest_tag(ckpt_dir)} at step {start}/{total}", flush=True)
+    elif tc.resume and dist.is_main:
+        print(f"resume=true but no checkpoint in {ckpt_dir}: starting from step 0", flush=True)
+
+    logger = RunLogger(run_dir, dist.is_main, total, start)
+    if dist.is_main and start == 0:
+        run_dir.mkdir(parents=True, exist_ok=True)
+        (run_dir / "config.yaml").write_text(OmegaConf.to_yaml(cfg, resolve=True))
+    kill_after = int(os.environ.get(_KILL_ENV, "-1"))
+    samples_per_step = tc.micro_batch * tc.grad_accum * dist.world_size
+    metrics: dict[str, float] = {}
+    t_last, steps_since = time.perf_counter(), 0
+    try:
+        for step in range(start, total):
+            engine.train()
+            terms: dict[str, float] = {}
+            for a in range(tc.grad_accum):
+                micro = step * tc.grad_accum + a
+                torch.manual_seed(step_seed(cfg.seed, micro, dist.rank))
+                gen = torch.Generator(device=dist.device).manual_seed(step_seed(cfg.seed + 1, micro, dist.rank))
+                out = task.train_loss(engine, micro, gen)
+                finite = torch.isfinite(out["loss"].detach()).float()
+                if all_reduce_sum(1.0 - finite).item() > 0:
+                    last = latest_tag(ckpt_dir)
+                    where = f"the last good checkpoint is {ckpt_dir / last}" if last else "no checkpoint was written yet"
+                    raise MptError(f"non-finite loss at step {step} ({ {k: float(v) for k, v in out.items()} }); "
+                                   f"stopping before it reaches the weights; {where}. Lower train.lr or check the "
+                                   "input data.")  # fmt: skip
+                engine.backward(out["loss"])
+                engine.step()
+                for k, v in out.items():
+                    terms[k] = terms.get(k, 0.0) + float(v.detach()) / tc.grad_accum
+            steps_since += 1
+            done = step + 1
+            if done % tc.log_every == 0 or done == total or done == start + 1:
+                now = time.perf_counter()
+                rate = steps_since * samples_per_step / max(now - t_last, 1e-9)
+                t_last, steps_since = now, 0
+                lr = scheduler.get_last_lr()[0] if scheduler is not None else tc.lr
+                logger.log(done, {**terms, "lr": lr, "samples_per_s": rate}, kind=log_prefix)
+                logger.progress(1, {"loss": terms["loss"], "lr": lr, "samples/s": rate})
+            else:
+                logger.progress(1)
+            if done % tc.val_every == 0 or done == total:
+                engine.eval()
+                with torch.no_grad():
+                    metrics = task.validate(engine)
+                logger.log(done, metrics, kind="val")
+                logger.write(f"step {done}/{total} validation: "
+                             + ", ".join(f"{k} {v:.2f}" for k, v in metrics.items()))  # fmt: skip
+            if done % tc.ckpt_every == 0 or done == total:
+                save_checkpoint(engine, ckpt_dir, done, {"step": done, "config": OmegaConf.to_yaml(cfg)},
+                                dist.is_main)  # fmt: skip
+            if done == kill_after:
+                os.kill(os.getpid(), signal.SIGKILL)
+    finally:
+        logger.close()
+    if dist.is_main:
+        export_model(engine.module, cfg, run_dir)
+    return {"metrics": metrics, "steps": total, "run_dir": str(run_dir)}

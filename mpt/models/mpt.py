@@ -1,0 +1,92 @@
+"""The composed MPT network: (pose backbone ->) heatmap encoder -> mesh transformer -> upsampler + camera head.
+
+What: pre-training feeds synthetic heatmaps or masks (B, C, S, S) straight to the encoder (no backbone);
+fine-tuning and evaluation feed images (B, 3, 224, 224) through a 2D pose backbone exposing
+``heatmaps(x, out_size) -> (B, 17, S, S)`` (mpt/models/backbones). The transformer regresses 14 joints and 431
+coarse vertices from their template coordinates (registered buffers, so they follow ``.to(device)`` and are saved
+with the weights); the upsampler gives 1723 and 6890 vertices, the camera head a weak-perspective camera, and the
+joints are projected with it for the 2D loss.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor, nn
+
+from .camera_head import CameraHead, weak_perspective_project
+from .heatmap_encoder import HeatmapEncoder
+from .transformer import MeshTransformer
+from .upsampler import MeshUpsampler
+
+
+class MPTModel(nn.Module):
+    """forward(inputs (B, C, S, S) heatmaps/masks, or (B, 3, H, W) images with a backbone) -> dict of tensors.
+
+    Keys: ``joints`` (B, 14, 3), ``vertices_coarse`` (B, 431, 3), ``vertices_mid`` (B, 1723, 3), ``vertices``
+    (B, 6890, 3), ``camera`` (B, 3) = (s, tx, ty), ``joints_2d`` (B, 14, 2); in training also ``mvm_mask``
+    (B, 445) bool (True = query replaced by the mask token); with a backbone also ``heatmaps`` (B, 17, S, S).
+    """
+
+    def __init__(
+        self, encoder: HeatmapEncoder, transformer: MeshTransformer, upsampler: MeshUpsampler,
+        camera_head: CameraHead, template_joints: Tensor, template_coarse: Tensor,
+        backbone: nn.Module | None = None, heatmap_size: int = 224, check_inputs: bool = True,
+    ) -> None:
+        super().__init__()
+        template_joints = torch.as_tensor(template_joints, dtype=torch.float32)
+        template_coarse = torch.as_tensor(template_coarse, dtype=torch.float32)
+        if template_joints.ndim != 2 or template_joints.shape[1] != 3:
+            raise ValueError(f"template_joints must be (J, 3), got {tuple(template_joints.shape)}")
+        if template_coarse.shape != (upsampler.n_coarse, 3):
+            raise ValueError(f"template_coarse must be ({upsampler.n_coarse}, 3), got {tuple(template_coarse.shape)}")
+        n_queries = template_joints.shape[0] + template_coarse.shape[0]
+        if transformer.num_queries != n_queries or camera_head.num_tokens != n_queries:
+            raise ValueError(f"templates give {n_queries} queries but the transformer expects "
+                             f"{transformer.num_queries} and the camera head {camera_head.num_tokens}")
+        if transformer.feature_dim != encoder.feature_dim:
+            raise ValueError(f"encoder feature_dim {encoder.feature_dim} != transformer feature_dim "
+                             f"{transformer.feature_dim}")
+        if (transformer.num_grid_tokens, transformer.grid_dim) != (encoder.num_grid_tokens, encoder.grid_dim):
+            raise ValueError(f"encoder gives {encoder.num_grid_tokens} grid tokens of width {encoder.grid_dim}, the "
+                             f"transformer expects {transformer.num_grid_tokens} of width {transformer.grid_dim}")
+        if backbone is not None and not callable(getattr(backbone, "heatmaps", None)):
+            raise TypeError("the backbone must expose heatmaps(x, out_size) -> (B, 17, S, S)")
+        self.backbone = backbone
+        self.encoder = encoder
+        self.transformer = transformer
+        self.upsampler = upsampler
+        self.camera_head = camera_head
+        self.heatmap_size = heatmap_size
+        self.check_inputs = check_inputs
+        self.num_joints = template_joints.shape[0]
+        self.register_buffer("template_joints", template_joints)
+        self.register_buffer("template_coarse", template_coarse)
+
+    def _validate(self, inputs: Tensor) -> None:
+        """Shape always; finiteness when ``check_inputs`` (it synchronises with the device)."""
+        channels = 3 if self.backbone is not None else self.encoder.in_channels
+        what = "images" if self.backbone is not None else "heatmaps/masks"
+        if inputs.ndim != 4 or inputs.shape[1] != channels:
+            raise ValueError(f"MPT expects {what} of shape (B, {channels}, H, W), got {tuple(inputs.shape)}")
+        if self.check_inputs and not torch.isfinite(inputs).all():
+            raise ValueError(f"MPT input {what} contain NaN or inf values: check the data pipeline")
+
+    def forward(self, inputs: Tensor, mvm_mask: Tensor | None = None) -> dict[str, Tensor]:
+        """Regress joints, the three mesh resolutions, the camera and 2D joints (see class docstring)."""
+        self._validate(inputs)
+        out: dict[str, Tensor] = {}
+        maps = inputs
+        if self.backbone is not None:
+            maps = self.backbone.heatmaps(inputs, self.heatmap_size)
+            out["heatmaps"] = maps
+        feature, grid = self.encoder(maps)
+        queries = torch.cat([self.template_joints, self.template_coarse], dim=0)  # (445, 3)
+        coords, mask = self.transformer(queries, feature, grid, mvm_mask)
+        joints = coords[:, : self.num_joints]
+        coarse, mid, full = self.upsampler(coords[:, self.num_joints:])
+        camera = self.camera_head(coords)
+        out.update(joints=joints, vertices_coarse=coarse, vertices_mid=mid, vertices=full, camera=camera,
+                   joints_2d=weak_perspective_project(joints, camera))
+        if mask is not None:
+            out["mvm_mask"] = mask
+        return out

@@ -1,0 +1,554 @@
+"""Demo image sets in METRO's TSV format, rendered from the demo body, so fine-tuning and evaluation run without
+licensed images.
+
+The demo AMASS motions are posed with the demo body (neutral), placed on the floor of the Human3.6M capture volume
+and seen by the Human3.6M S1 cameras (the 8 virtual views for the COCO-like set). Each image is the camera's central
+600 x 600 px (450 x 600 for COCO-like) window resampled to ``img_size``: fx, fy scaled by the same factor and the
+principal point moved with the window, no lens distortion. A shaded mesh is drawn over a random plain, noisy or
+smooth background with :mod:`mpt.vis.render`. Three sets (layout of METRO's downloads, docs/DOWNLOAD.md in
+microsoft/MeshTransformer; file contract in :mod:`mpt.data.tsv`):
+
+  human3.6m/train.*            S1, S5, S6; all 4 cameras; 3D joints, 2D joints and SMPL labels
+  human3.6m/valid_protocol2.*  S9, S11; camera 60457274 only; frames with frame_index % 5 == 0 (protocol 2)
+  coco_smpl/train.*            8 virtual views, 3:4 portrait images; 2D joints only (has_3d_joints = has_smpl = 0)
+
+each as ``<split>.img.tsv`` (name, base64 JPEG), ``<split>.label.tsv`` (name, JSON list with one person dict),
+``<split>.hw.tsv`` (name, JSON [{"height", "width"}]), their ``.lineidx``, and ``<split>.yaml`` naming them.
+
+Label fields, as METRO's writers produce them (metro/tools/tsv_demo_h36m.py, tsv_demo_3dpw.py; GraphCMR
+datasets/preprocess/h36m.py for the Human3.6M conventions):
+  - ``center`` [x, y] and ``scale`` (box side = scale * 200 px): the person's silhouette box (the projected
+    vertices' bounding box, clipped to the image). Human3.6M: scale = max side / 200 (GraphCMR takes the mask's box
+    as is); COCO-like: scale = 1.2 * max side / 200 (METRO's scaleFactor on annotated person boxes).
+  - ``2d_joints`` 24 x 3 (x, y, conf) pixels, METRO's J24 order; conf 1 for joints inside the image. In the COCO-like
+    set only the 17 COCO-annotated joints have conf 1 (SPIN's COCO preprocessing leaves Neck, Top_of_Head, Pelvis,
+    Thorax, Spine, Jaw and Head at 0).
+  - ``3d_joints`` 24 x 4 (x, y, z, conf), camera frame, metres, RELATIVE TO THE J24 PELVIS (GraphCMR subtracts the
+    root; METRO's reader subtracts it again).
+  - ``pose`` 72: SMPL axis-angle with the global orientation in the camera frame (R_cam @ R_root); ``betas`` 10;
+    ``has_2d_joints``, ``has_3d_joints``, ``has_smpl``; ``gender`` "neutral".
+  - Ours, beyond METRO (readers ignore unknown keys): ``pelvis_cam`` [x, y, z] metres, the J24 pelvis in the camera
+    frame, so ``3d_joints + pelvis_cam`` are the camera-frame joints; ``cam_param`` {"focal": [fx, fy],
+    "princpt": [cx, cy]} (Pose2Mesh's naming) of the image; projecting the former with the latter gives
+    ``2d_joints``.
+
+J24 from the demo body (joint names of mpt.body.joints and mpt.data.joints24):
+  R/L ankle, knee, hip, wrist, elbow, shoulder, Neck, Pelvis, Head <- the Human3.6M regressor's joints of the same
+  name; Spine <- H36M 'torso'; Jaw <- H36M 'nose' (GraphCMR/SPIN's Human3.6M preprocessing stores H36M's nose joint
+  in the J24 Jaw slot); Thorax <- midpoint of the H36M shoulders; Nose, L/R_Eye, L/R_Ear <- the COCO face landmark
+  vertices (smplx vertex ids, BodyModel.coco_keypoints); Top_of_Head <- the template's highest vertex (the crown,
+  computed from the model so it holds for any SMPL-topology body).
+Names: METRO's Human3.6M keys ``images/S9_Walking.60457274_000001.jpg`` (subject, action, camera, 1-based
+frame); the action is a Human3.6M action name given to each demo motion.
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import hashlib
+import json
+import math
+import sys
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+if __package__ in (None, ""):  # run as a script: make the repository importable
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+import cv2
+import numpy as np
+import torch
+
+from mpt.atomic import atomic_path, write_json_atomic
+from mpt.body import BodyModel, find_smpl_file
+from mpt.body.joints import COCO_KEYPOINT_NAMES, H36M_JOINT_NAMES
+from mpt.data.amass import find_amass_files, read_amass_sequence
+from mpt.data.joints24 import J24_NAMES, J24_PELVIS
+from mpt.data.tsv import write_tsv
+from mpt.errors import MptError
+from mpt.geometry import (
+    CameraSet,
+    axis_angle_to_matrix,
+    h36m_s1_cameras,
+    matrix_to_axis_angle,
+    project_points,
+    virtual_cameras,
+    world_to_camera,
+)
+from mpt.vis.render import project_for_render, render_mesh
+
+if TYPE_CHECKING:
+    from tools.make_demo_assets import DemoAssets
+
+__all__ = ["MANIFEST_NAME", "DemoTsvError", "DemoTsvSet", "j24_from_body", "main", "make_demo_tsv"]
+
+FORMAT_VERSION = 1
+MANIFEST_NAME = "manifest.json"
+
+# Human3.6M action names (keys of action_name_dict in metro/tools/tsv_demo_h36m.py, one spelling each).
+H36M_ACTIONS: tuple[str, ...] = (
+    "Directions", "Discussion", "Eating", "Greeting", "Phoning", "Posing", "Purchases", "Sitting", "SittingDown",
+    "Smoking", "TakingPhoto", "Waiting", "Walking", "WalkingDog", "WalkTogether",
+)  # fmt: skip
+TRAIN_SUBJECTS: tuple[str, ...] = ("S1", "S5", "S6")
+VALID_SUBJECTS: tuple[str, ...] = ("S9", "S11")
+P2_CAMERA = "60457274"  # protocol 2: the frontal camera only (GraphCMR datasets/preprocess/h36m.py)
+P2_FRAME_STEP = 5  # protocol 2: frame_i % 5 == 0
+H36M_BOX_FACTOR = 1.0  # GraphCMR h36m.py: scale = max(mask box side) / 200
+COCO_BOX_FACTOR = 1.2  # METRO tsv_demo_3dpw.py / SPIN coco.py: scaleFactor = 1.2 on annotated boxes
+BOX_PIXELS_PER_SCALE = 200.0
+WINDOW_PX = 600.0  # side of the H36M camera window each image shows (the person is ~60-75% of its height)
+LOOK_AT_WORLD = (0.0, 0.0, 0.9)  # world point (m, z up) the window is centred on: a standing person's middle
+PLACEMENT_RADIUS_M = 0.25  # random horizontal offset of each subject / image from the volume centre
+AMBIENT = 0.5
+
+# J24 slots labelled in COCO (SPIN datasets/preprocess/coco.py maps the 17 COCO keypoints to these).
+_COCO_J24 = ("Nose", "L_Eye", "R_Eye", "L_Ear", "R_Ear", "L_Shoulder", "R_Shoulder", "L_Elbow", "R_Elbow",
+             "L_Wrist", "R_Wrist", "L_Hip", "R_Hip", "L_Knee", "R_Knee", "L_Ankle", "R_Ankle")  # fmt: skip
+# Where each J24 joint comes from: ("h36m", name), ("coco", name), ("thorax", ...), ("top", ...).
+_J24_SOURCE: dict[str, tuple[str, str]] = {
+    "R_Ankle": ("h36m", "right_ankle"), "R_Knee": ("h36m", "right_knee"), "R_Hip": ("h36m", "right_hip"),
+    "L_Hip": ("h36m", "left_hip"), "L_Knee": ("h36m", "left_knee"), "L_Ankle": ("h36m", "left_ankle"),
+    "R_Wrist": ("h36m", "right_wrist"), "R_Elbow": ("h36m", "right_elbow"), "R_Shoulder": ("h36m", "right_shoulder"),
+    "L_Shoulder": ("h36m", "left_shoulder"), "L_Elbow": ("h36m", "left_elbow"), "L_Wrist": ("h36m", "left_wrist"),
+    "Neck": ("h36m", "neck"), "Top_of_Head": ("top", ""), "Pelvis": ("h36m", "pelvis"), "Thorax": ("thorax", ""),
+    "Spine": ("h36m", "torso"), "Jaw": ("h36m", "nose"), "Head": ("h36m", "head"), "Nose": ("coco", "nose"),
+    "L_Eye": ("coco", "left_eye"), "R_Eye": ("coco", "right_eye"), "L_Ear": ("coco", "left_ear"),
+    "R_Ear": ("coco", "right_ear"),
+}  # fmt: skip
+
+# Body colours (RGB): bright enough to stand out from plain backgrounds, see _background.
+_BODY_COLORS = np.array([[230, 190, 160], [200, 160, 130], [175, 190, 230], [220, 220, 225], [190, 215, 175],
+                         [235, 205, 150], [215, 170, 200], [165, 200, 215]], dtype=np.float64)  # fmt: skip
+
+
+class DemoTsvError(MptError):
+    """The demo assets needed to render the sets are missing or unusable."""
+
+
+@dataclass(frozen=True)
+class DemoTsvSet:
+    """One generated set: ``folder`` / ``<split>.*`` files holding ``count`` images."""
+
+    folder: Path
+    split: str
+    count: int
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# J24 joints
+
+
+def _j24_index() -> tuple[list[int], int]:
+    """Gather index (24,) into the pool cat(H36M 17, COCO 17, thorax, top of head), and the pool size."""
+    n_h36m, n_coco = len(H36M_JOINT_NAMES), len(COCO_KEYPOINT_NAMES)
+    index = []
+    for name in J24_NAMES:
+        kind, src = _J24_SOURCE[name]
+        if kind == "h36m":
+            index.append(H36M_JOINT_NAMES.index(src))
+        elif kind == "coco":
+            index.append(n_h36m + COCO_KEYPOINT_NAMES.index(src))
+        elif kind == "thorax":
+            index.append(n_h36m + n_coco)
+        else:
+            index.append(n_h36m + n_coco + 1)
+    return index, n_h36m + n_coco + 2
+
+
+def top_of_head_vertex(body: BodyModel) -> int:
+    """The template's highest vertex (SMPL templates are y-up): the crown of the head."""
+    return int(torch.argmax(body.template[:, 1]))
+
+
+def j24_from_body(body: BodyModel, vertices: torch.Tensor, joints: torch.Tensor) -> torch.Tensor:
+    """(B, 6890, 3) vertices and (B, 24, 3) SMPL joints -> (B, 24, 3) METRO J24 joints (module docstring)."""
+    h36m = body.h36m_joints(vertices)  # (B, 17, 3)
+    coco = body.coco_keypoints(vertices, joints)  # (B, 17, 3)
+    shoulders = [H36M_JOINT_NAMES.index("left_shoulder"), H36M_JOINT_NAMES.index("right_shoulder")]
+    thorax = h36m[:, shoulders].mean(dim=1, keepdim=True)
+    top = vertices[:, top_of_head_vertex(body)][:, None]
+    index, _ = _j24_index()
+    return torch.cat([h36m, coco, thorax, top], dim=1)[:, index]
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Scene: motions, placement, cameras
+
+
+@dataclass(frozen=True)
+class _Shot:
+    """One image to render: a motion frame, its placement, a camera, the image name and size."""
+
+    name: str
+    seq: int
+    frame: int
+    yaw: float  # extra rotation of the body about the world vertical (rad)
+    offset: tuple[float, float]  # horizontal placement of the pelvis (m)
+    camera: int  # index into the set's CameraSet
+    width: int
+    height: int
+
+
+def _load_motions(amass_dir: Path) -> list[tuple[str, np.ndarray, np.ndarray]]:
+    """(relative path, poses (N, 72), betas (10,)) of every AMASS motion under ``amass_dir``."""
+    if not Path(amass_dir).is_dir():
+        raise DemoTsvError(f"AMASS folder {amass_dir} does not exist; generate the demo assets first "
+                           "(tools/make_demo_assets.py)")
+    motions = []
+    for rel in find_amass_files(amass_dir):
+        seq = read_amass_sequence(Path(amass_dir) / rel)
+        if seq is not None:
+            motions.append((rel.as_posix(), seq.poses, seq.betas))
+    if not motions:
+        raise DemoTsvError(f"no AMASS motion (*.npz with 'poses') under {amass_dir}; regenerate the demo assets "
+                           "(tools/make_demo_assets.py)")
+    return motions
+
+
+def _spread(n_available: int, k: int) -> list[int]:
+    """k distinct indices spread evenly over range(n_available) (fewer if n_available < k)."""
+    k = min(k, n_available)
+    return sorted({round(float(x)) for x in np.linspace(0, n_available - 1, k)}) if k > 0 else []
+
+
+def _h36m_shots(motions: list, subjects: Sequence[str], subject_offset: int, cameras: CameraSet,
+                camera_ids: Sequence[int], total: int, frame_step: int, size: int,
+                rng: np.random.Generator) -> list[_Shot]:
+    """Human3.6M-like shots: each subject performs its share of the motions (one action each), seen by
+    ``camera_ids`` at evenly spread frames whose index is a multiple of ``frame_step``.
+
+    The motions are dealt round-robin over all 5 subjects (train then valid), so with enough motions the
+    validation subjects perform motions the training subjects never do, as in Human3.6M.
+    """
+    n_all = len(TRAIN_SUBJECTS) + len(VALID_SUBJECTS)
+    per_subject = math.ceil(total / (len(subjects) * len(camera_ids)))
+    shots: list[_Shot] = []
+    for s, subject in enumerate(subjects):
+        k = subject_offset + s
+        own = list(range(k, len(motions), n_all)) or [k % len(motions)]
+        yaw = float(rng.uniform(0, 2 * math.pi))
+        offset = tuple(float(x) for x in rng.uniform(-PLACEMENT_RADIUS_M, PLACEMENT_RADIUS_M, 2))
+        for m, seq in enumerate(own):
+            share = per_subject // len(own) + (m < per_subject % len(own))
+            candidates = np.arange(0, motions[seq][1].shape[0], frame_step)
+            action = H36M_ACTIONS[seq % len(H36M_ACTIONS)]
+            for frame in candidates[_spread(len(candidates), share)].tolist():
+                for c in camera_ids:
+                    name = f"images/{subject}_{action}.{cameras.names[c]}_{frame + 1:06d}.jpg"
+                    shots.append(_Shot(name, seq, frame, yaw, offset, c, size, size))
+    return shots[:total]
+
+
+def _coco_shots(motions: list, n_cameras: int, total: int, size: int, rng: np.random.Generator) -> list[_Shot]:
+    """COCO-like shots: a random motion frame, orientation, placement and virtual camera per image."""
+    width = round(size * 0.75)
+    shots = []
+    for k in range(total):
+        seq = int(rng.integers(len(motions)))
+        frame = int(rng.integers(motions[seq][1].shape[0]))
+        offset = tuple(float(x) for x in rng.uniform(-PLACEMENT_RADIUS_M, PLACEMENT_RADIUS_M, 2))
+        shots.append(_Shot(f"train2014/COCO_train2014_{k + 1:012d}.jpg", seq, frame,
+                           float(rng.uniform(0, 2 * math.pi)), offset, int(rng.integers(n_cameras)), width, size))
+    return shots
+
+
+def _image_intrinsics(cameras: CameraSet, index: int, width: int, height: int) -> np.ndarray:
+    """K (3, 3) of a ``width`` x ``height`` image showing the camera's window around LOOK_AT_WORLD.
+
+    The window is WINDOW_PX pixels high in the original camera, with the image's aspect; both focal lengths are
+    scaled by the same factor, so the aspect of the scene is kept.
+    """
+    cam = cameras.select(index).to(dtype=torch.float64)
+    look = world_to_camera(torch.tensor([[LOOK_AT_WORLD]], dtype=torch.float64), cam.R, cam.t)
+    centre = project_points(look, cam.K)[0, 0].numpy()  # (2,) pixels in the original camera
+    s = height / WINDOW_PX
+    window_w = width / s
+    K = cam.K[0].numpy().copy()
+    x0, y0 = centre[0] - window_w / 2, centre[1] - WINDOW_PX / 2
+    return np.array([[K[0, 0] * s, K[0, 1] * s, (K[0, 2] - x0) * s],
+                     [0.0, K[1, 1] * s, (K[1, 2] - y0) * s],
+                     [0.0, 0.0, 1.0]])  # fmt: skip
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Images
+
+
+def _background(rng: np.random.Generator, height: int, width: int, kinds: Sequence[str],
+                body_color: np.ndarray) -> np.ndarray:
+    """A random (H, W, 3) uint8 background of one of ``kinds``: plain, noise or smooth.
+
+    Plain colours are drawn until some channel lies at least 60 levels outside the body's shaded range
+    [AMBIENT * colour, colour], so the person always stands out from them.
+    """
+    kind = kinds[int(rng.integers(len(kinds)))]
+    if kind == "plain":
+        lo, hi = AMBIENT * body_color - 60, body_color + 60
+        while True:
+            c = rng.uniform(0, 255, 3)
+            if ((c < lo) | (c > hi)).any():
+                break
+        return np.broadcast_to(np.rint(c).astype(np.uint8), (height, width, 3)).copy()
+    if kind == "noise":
+        c = rng.uniform(40, 215, 3)
+        img = c + rng.normal(0, rng.uniform(8, 40), (height, width, 3))
+    elif kind == "smooth":  # low-frequency random field: a few random blobs of colour
+        grid = rng.uniform(0, 255, (int(rng.integers(2, 6)), int(rng.integers(2, 6)), 3)).astype(np.float32)
+        img = cv2.resize(grid, (width, height), interpolation=cv2.INTER_CUBIC)
+    else:
+        raise ValueError(f"unknown background kind {kind!r}; use plain, noise or smooth")
+    return np.clip(np.rint(img), 0, 255).astype(np.uint8)
+
+
+def _jpeg_base64(rgb: np.ndarray, quality: int) -> str:
+    ok, buf = cv2.imencode(".jpg", np.ascontiguousarray(rgb[..., ::-1]), [cv2.IMWRITE_JPEG_QUALITY, int(quality)])
+    if not ok:
+        raise RuntimeError("cv2.imencode failed to encode a JPEG")
+    return base64.b64encode(buf.tobytes()).decode("ascii")
+
+
+def _round(a: np.ndarray, digits: int) -> list:
+    return np.round(np.asarray(a, dtype=np.float64), digits).tolist()
+
+
+def _render_set(shots: list[_Shot], motions: list, cameras: CameraSet, body: BodyModel, labels_3d: bool,
+                box_factor: float, coco_only_2d: bool, backgrounds: Sequence[str], jpeg_quality: int,
+                rng: np.random.Generator) -> tuple[list, list, list]:
+    """Rows (img, label, hw) of one set."""
+    if not shots:
+        return [], [], []
+    # Poses in the world: the motion's pose with its root turned by the shot's yaw about the world vertical (z).
+    poses = torch.tensor(np.stack([motions[s.seq][1][s.frame] for s in shots]), dtype=torch.float32)  # (B, 72)
+    betas = torch.tensor(np.stack([motions[s.seq][2] for s in shots]), dtype=torch.float32)  # (B, 10)
+    yaw = torch.tensor([s.yaw for s in shots], dtype=torch.float32)
+    rz = axis_angle_to_matrix(torch.stack([torch.zeros_like(yaw), torch.zeros_like(yaw), yaw], dim=1))
+    poses[:, :3] = matrix_to_axis_angle(rz @ axis_angle_to_matrix(poses[:, :3]))
+    with torch.no_grad():
+        out = body(poses, betas)
+        j24 = j24_from_body(body, out.vertices, out.joints)  # (B, 24, 3)
+    # Placement: pelvis at the shot's horizontal offset, lowest vertex on the floor (z = 0).
+    shift = torch.zeros(len(shots), 3)
+    shift[:, :2] = torch.tensor([s.offset for s in shots]) - j24[:, J24_PELVIS, :2]
+    shift[:, 2] = -out.vertices[..., 2].amin(dim=1)
+    verts_w, j24_w = out.vertices + shift[:, None], j24 + shift[:, None]
+    cam_idx = torch.tensor([s.camera for s in shots])
+    R, t = cameras.R[cam_idx], cameras.t[cam_idx]  # (B, 3, 3), (B, 3)
+    verts_c, j24_c = world_to_camera(verts_w, R, t), world_to_camera(j24_w, R, t)
+    # SMPL global orientation in the camera frame (METRO's get_norm_smpl_mesh: root_pose = R @ root_pose).
+    pose_c = poses.clone()
+    pose_c[:, :3] = matrix_to_axis_angle(R @ axis_angle_to_matrix(poses[:, :3]))
+    faces = body.faces
+    coco_slots = np.array([n in _COCO_J24 for n in J24_NAMES])
+
+    img_rows, label_rows, hw_rows = [], [], []
+    for b, shot in enumerate(shots):
+        w, h = shot.width, shot.height
+        K = _image_intrinsics(cameras, shot.camera, w, h)
+        if bool((verts_c[b, :, 2] <= 0.1).any()):
+            raise DemoTsvError(f"{shot.name}: the body reaches behind camera {cameras.names[shot.camera]}")
+        pv = project_for_render(verts_c[b], K)  # (V, 3) render space
+        color = _BODY_COLORS[int(rng.integers(len(_BODY_COLORS)))]
+        light = (float(rng.uniform(-0.6, 0.6)), float(rng.uniform(-0.8, -0.2)), -1.0)
+        image = render_mesh(_background(rng, h, w, backgrounds, color), pv, faces, color=tuple(color),
+                            light_dir=light, ambient=AMBIENT, cull_backfaces=True)
+        # Person box: the silhouette's (projected vertices') bounding box, clipped to the image.
+        lo = np.maximum(pv[:, :2].amin(dim=0).numpy(), 0.0)
+        hi = np.minimum(pv[:, :2].amax(dim=0).numpy(), [w - 1.0, h - 1.0])
+        center = (lo + hi) / 2
+        scale = box_factor * float((hi - lo).max()) / BOX_PIXELS_PER_SCALE
+        uv = project_points(j24_c[b].double(), torch.from_numpy(K)).numpy()  # (24, 2)
+        inside = (uv[:, 0] >= 0) & (uv[:, 0] <= w - 1) & (uv[:, 1] >= 0) & (uv[:, 1] <= h - 1)
+        conf = inside & coco_slots if coco_only_2d else inside
+        joints2d = np.concatenate([uv, conf[:, None].astype(np.float64)], axis=1)
+        pelvis = j24_c[b, J24_PELVIS].double().numpy()
+        if labels_3d:
+            joints3d = np.concatenate([j24_c[b].double().numpy() - pelvis, np.ones((24, 1))], axis=1)
+            pose, beta = pose_c[b].double().numpy(), betas[b].double().numpy()
+        else:
+            joints3d, pose, beta = np.zeros((24, 4)), np.zeros(72), np.zeros(10)
+        label = {
+            "center": _round(center, 3), "scale": round(scale, 5),
+            "2d_joints": _round(joints2d, 3), "has_2d_joints": 1,
+            "3d_joints": _round(joints3d, 6), "has_3d_joints": int(labels_3d),
+            "pose": _round(pose, 6), "betas": _round(beta, 6), "has_smpl": int(labels_3d),
+            "gender": "neutral",
+            "pelvis_cam": _round(pelvis, 6),
+            "cam_param": {"focal": _round(K[[0, 1], [0, 1]], 4), "princpt": _round(K[:2, 2], 4)},
+        }  # fmt: skip
+        img_rows.append((shot.name, _jpeg_base64(image, jpeg_quality)))
+        label_rows.append((shot.name, json.dumps([label], separators=(",", ":"))))
+        hw_rows.append((shot.name, json.dumps([{"height": h, "width": w}])))
+    return img_rows, label_rows, hw_rows
+
+
+def _write_set(folder: Path, split: str, rows: tuple[list, list, list]) -> DemoTsvSet:
+    """The three TSVs (+ .lineidx, atomic) and a METRO-style ``<split>.yaml`` naming them."""
+    img_rows, label_rows, hw_rows = rows
+    folder.mkdir(parents=True, exist_ok=True)
+    write_tsv(folder / f"{split}.img.tsv", img_rows)
+    write_tsv(folder / f"{split}.label.tsv", label_rows)
+    write_tsv(folder / f"{split}.hw.tsv", hw_rows)
+    with atomic_path(folder / f"{split}.yaml") as tmp:
+        tmp.write_text(f"img: {split}.img.tsv\nlabel: {split}.label.tsv\nhw: {split}.hw.tsv\n", encoding="utf-8")
+    return DemoTsvSet(folder=folder, split=split, count=len(img_rows))
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Entry points
+
+
+def _fingerprint(paths: Sequence[Path]) -> str:
+    """sha256 over the names and bytes of the asset files the sets are rendered from (folders: every file)."""
+    h = hashlib.sha256()
+    for root in paths:
+        files = sorted(p for p in Path(root).rglob("*") if p.is_file()) if Path(root).is_dir() else [Path(root)]
+        for p in files:
+            h.update(p.name.encode())
+            with p.open("rb") as f:
+                for chunk in iter(lambda: f.read(1 << 20), b""):
+                    h.update(chunk)
+    return h.hexdigest()
+
+
+def _set_specs(out_dir: Path) -> dict[str, tuple[Path, str]]:
+    return {
+        "h36m": (out_dir / "human3.6m", "train"),
+        "h36m_p2": (out_dir / "human3.6m", "valid_protocol2"),
+        "coco": (out_dir / "coco_smpl", "train"),
+    }
+
+
+def _existing(out_dir: Path, options: dict[str, Any]) -> dict[str, DemoTsvSet] | None:
+    """The sets of a previous run with the same options, or None."""
+    try:
+        manifest = json.loads((out_dir / MANIFEST_NAME).read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError):
+        return None
+    if manifest.get("options") != options:
+        return None
+    sets = {}
+    for key, (folder, split) in _set_specs(out_dir).items():
+        files = [folder / f"{split}.{k}.tsv" for k in ("img", "label", "hw")]
+        if not all(f.is_file() for f in files) or key not in manifest.get("counts", {}):
+            return None
+        sets[key] = DemoTsvSet(folder=folder, split=split, count=int(manifest["counts"][key]))
+    return sets
+
+
+def make_demo_tsv(
+    assets: DemoAssets,
+    out_dir: str | Path,
+    seed: int = 0,
+    img_size: int = 256,
+    n_train: int = 200,
+    n_valid: int = 60,
+    n_coco: int = 100,
+    backgrounds: Sequence[str] = ("plain", "noise", "smooth"),
+    jpeg_quality: int = 90,
+) -> dict[str, DemoTsvSet]:
+    """Render the demo TSV sets into ``out_dir``; returns {"h36m", "h36m_p2", "coco"} -> :class:`DemoTsvSet`.
+
+    Idempotent: the manifest is written last, and a folder whose manifest records the same options (and the
+    same asset bytes) is returned as is. ``assets`` is :func:`tools.make_demo_assets.make_demo_assets`'s result.
+    """
+    out_dir = Path(out_dir)
+    for name in ("smpl_dir", "h36m_regressor", "amass_dir"):
+        if not Path(getattr(assets, name)).exists():
+            raise DemoTsvError(f"demo asset {name} = {getattr(assets, name)} does not exist; regenerate the assets "
+                               "with tools/make_demo_assets.py")
+    if img_size < 32 or min(n_train, n_valid, n_coco) < 0:
+        raise ValueError(f"img_size must be >= 32 and the counts >= 0, got {img_size}, {n_train}, {n_valid}, {n_coco}")
+    options = {
+        "version": FORMAT_VERSION, "seed": int(seed), "img_size": int(img_size), "n_train": int(n_train),
+        "n_valid": int(n_valid), "n_coco": int(n_coco), "backgrounds": list(backgrounds),
+        "jpeg_quality": int(jpeg_quality),
+        "assets": _fingerprint([find_smpl_file(assets.smpl_dir, "neutral"), Path(assets.h36m_regressor),
+                                Path(assets.amass_dir)]),
+    }  # fmt: skip
+    done = _existing(out_dir, options)
+    if done is not None:
+        return done
+    (out_dir / MANIFEST_NAME).unlink(missing_ok=True)
+
+    # One intra-op thread while rendering: the tensors here are small (one image, one body), and on a busy
+    # machine OpenMP's thread hand-offs cost more than they save (measured on this repository's 2-core CPU under
+    # load: 37 s with 2 threads, 2.5 s with 1).
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        sets = _generate(assets, out_dir, seed, img_size, n_train, n_valid, n_coco, backgrounds, jpeg_quality)
+    finally:
+        torch.set_num_threads(threads)
+    write_json_atomic(out_dir / MANIFEST_NAME, {"options": options, "counts": {k: s.count for k, s in sets.items()}})
+    return sets
+
+
+def _generate(assets: DemoAssets, out_dir: Path, seed: int, img_size: int, n_train: int, n_valid: int, n_coco: int,
+              backgrounds: Sequence[str], jpeg_quality: int) -> dict[str, DemoTsvSet]:
+    """Render and write the three sets (no manifest)."""
+    rng = np.random.default_rng(seed)
+    motions = _load_motions(Path(assets.amass_dir))
+    body = BodyModel(assets.smpl_dir, assets.h36m_regressor)
+    h36m_cams = h36m_s1_cameras()
+    p2_cam = h36m_cams.names.index(P2_CAMERA)
+    specs = _set_specs(out_dir)
+    sets: dict[str, DemoTsvSet] = {}
+
+    shots = _h36m_shots(motions, TRAIN_SUBJECTS, 0, h36m_cams, range(len(h36m_cams)), n_train, 1, img_size, rng)
+    rows = _render_set(shots, motions, h36m_cams, body, True, H36M_BOX_FACTOR, False, backgrounds, jpeg_quality, rng)
+    sets["h36m"] = _write_set(*specs["h36m"], rows)
+
+    shots = _h36m_shots(motions, VALID_SUBJECTS, len(TRAIN_SUBJECTS), h36m_cams, [p2_cam], n_valid, P2_FRAME_STEP,
+                        img_size, rng)  # fmt: skip
+    rows = _render_set(shots, motions, h36m_cams, body, True, H36M_BOX_FACTOR, False, backgrounds, jpeg_quality, rng)
+    sets["h36m_p2"] = _write_set(*specs["h36m_p2"], rows)
+
+    views = virtual_cameras(8)
+    shots = _coco_shots(motions, len(views), n_coco, img_size, rng)
+    rows = _render_set(shots, motions, views, body, False, COCO_BOX_FACTOR, True, backgrounds, jpeg_quality, rng)
+    sets["coco"] = _write_set(*specs["coco"], rows)
+    return sets
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """CLI: ``python tools/make_demo_tsv.py --assets DIR --out DIR [--seed 0]``."""
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--assets", required=True, help="demo assets folder (tools/make_demo_assets.py --out)")
+    parser.add_argument("--out", required=True, help="folder for human3.6m/ and coco_smpl/")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--img-size", type=int, default=256)
+    parser.add_argument("--n-train", type=int, default=200)
+    parser.add_argument("--n-valid", type=int, default=60)
+    parser.add_argument("--n-coco", type=int, default=100)
+    args = parser.parse_args(argv)
+    from tools.make_demo_assets import MANIFEST_NAME as ASSETS_MANIFEST
+    from tools.make_demo_assets import DemoAssets, make_demo_assets
+
+    start = time.perf_counter()
+    try:
+        root = Path(args.assets)
+        if (root / ASSETS_MANIFEST).is_file():  # use them as they are, whatever their seed
+            assets = DemoAssets.at(root)
+        elif not root.exists() or not any(root.iterdir()):
+            assets = make_demo_assets(root, seed=args.seed)
+        else:
+            raise DemoTsvError(f"{root} is not a demo-assets folder (no {ASSETS_MANIFEST}); pass the folder given to "
+                               "tools/make_demo_assets.py --out, or a new or empty folder to generate them in")
+        sets = make_demo_tsv(assets, args.out, seed=args.seed, img_size=args.img_size, n_train=args.n_train,
+                             n_valid=args.n_valid, n_coco=args.n_coco)  # fmt: skip
+    except MptError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 1
+    for key, s in sets.items():
+        print(f"{key:8s} {s.count:4d} images  {s.folder / s.split}.*")
+    print(f"done in {time.perf_counter() - start:.1f} s")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
