@@ -175,12 +175,13 @@ class ImageSetConfig:
     name: str = MISSING
     tsv: str = MISSING  # folder holding <split>.img.tsv / <split>.label.tsv (+ .lineidx)
     split: str = "train"
-    weight: float = 1.0  # sampling weight in the mixed set
+    weight: Optional[float] = None  # sampling weight in the mix; null on every set: proportional to size (METRO)
 
 
 @dataclass
 class MixedDataConfig:
     sets: list[ImageSetConfig] = field(default_factory=list)
+    val: Optional[ImageSetConfig] = None  # validated every train.val_every steps (Human3.6M protocol 2)
 
 
 @dataclass
@@ -190,6 +191,8 @@ class FinetuneConfig(RunConfig):
 
 @dataclass
 class EvalDataConfig:
+    """The evaluation set (a METRO TSV set; ``split`` may name a METRO ``<split>.yaml``)."""
+
     name: str = "h36m_p2"
     tsv: str = "${paths.tsv}/human3.6m"
     split: str = "valid_protocol2"

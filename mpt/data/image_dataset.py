@@ -232,11 +232,12 @@ class MeshTSVDataset(Dataset):
         """The name (first column) of item ``index``'s label row."""
         return self.label_tsv.key(int(self.rows[index]))
 
-    def aug_params(self, index: int) -> AugParams:
-        """Augmentation of item ``index`` (identity when not training)."""
+    def aug_params(self, index: int, epoch: int | None = None) -> AugParams:
+        """Augmentation of item ``index`` in ``epoch`` (default: the current one); identity when not training."""
         if not self.train:
             return AugParams()
-        key = [self.seed, self.epoch, int(index) % len(self)] if self.seed is not None else None
+        epoch = self.epoch if epoch is None else int(epoch)
+        key = [self.seed, epoch, int(index) % len(self)] if self.seed is not None else None
         rng = np.random.default_rng(key)  # unseeded: fresh OS entropy, so DataLoader workers never repeat
         return sample_aug_params(rng, **self.aug)
 

@@ -1,14 +1,84 @@
-"""Entry function of mpt-finetune (filled in by the training/evaluation issues)."""
+"""``mpt-finetune``: the pose network in front of the pre-trained MPT model, trained on mixed 2D/3D image sets.
+
+The pre-trained weights (``train.init_from``: an mpt-pretrain run folder) initialise everything but the pose
+network, which starts from its COCO keypoint checkpoint (``backbone.weights``) and is trained too unless
+``backbone.freeze=true`` (the paper fine-tunes it). Samples with only 2D joints train only the 2D loss.
+Validation: Human3.6M protocol 2 on ``data.val`` every ``train.val_every`` steps.
+"""
 
 from __future__ import annotations
 
+from typing import Any
+
+import torch
 from omegaconf import DictConfig
 
-from mpt.engine.builders import build_body_model
+from mpt.engine.builders import build_body_model, build_model, loss_weights
+from mpt.engine.checkpoint import load_exported
+from mpt.engine.distributed import DistInfo, setup_distributed
+from mpt.engine.evaluate import mesh_errors
+from mpt.engine.image_batches import build_image_set, build_mixed, eval_loader, step_loader, to_device
+from mpt.engine.targets import VertexDownsampler, image_targets, mesh_predictions
+from mpt.engine.trainer import train
 from mpt.errors import MptError
+from mpt.losses import mesh_losses
 
 
-def finetune(cfg: DictConfig) -> None:
-    """Check the inputs named by the config."""
-    build_body_model(cfg)
-    raise MptError("the finetune loop is not available yet in this version of mpt")
+class FinetuneTask:
+    """Loss of one image micro-batch; validation on the held-out image set."""
+
+    def __init__(self, cfg: DictConfig, dist: DistInfo, body: Any, down: VertexDownsampler, mixed: Any,
+                 val_set: Any | None) -> None:  # fmt: skip
+        self.cfg, self.dist, self.body, self.down, self.mixed = cfg, dist, body, down, mixed
+        self.weights = loss_weights(cfg)
+        self.num_train_samples = len(mixed)
+        self.val_set = val_set
+        self.dtype = torch.float32
+        self._batches = None
+        self._next_micro = -1
+
+    def train_loss(self, engine: Any, micro_step: int, generator: torch.Generator) -> dict[str, torch.Tensor]:
+        if self._batches is None or micro_step != self._next_micro:  # first call, or a jump (resume)
+            self._batches = step_loader(self.mixed, self.cfg, self.dist.rank, self.dist.world_size, micro_step,
+                                        pin_memory=self.dist.device.type == "cuda")  # fmt: skip
+        batch = to_device(next(self._batches), self.dist.device)
+        self._next_micro = micro_step + 1
+        target = image_targets(batch, self.body, self.down)
+        pred = mesh_predictions(engine(batch["image"].to(self.dtype)), self.body)
+        return mesh_losses(pred, target, self.weights)
+
+    def validate(self, engine: Any) -> dict[str, float]:
+        if self.val_set is None:
+            return {}
+        loader = eval_loader(self.val_set, self.cfg.train.micro_batch, self.dist.rank, self.dist.world_size,
+                             self.cfg.train.num_workers)  # fmt: skip
+        max_batches = None
+        if self.cfg.train.max_val_samples is not None:
+            max_batches = -(-self.cfg.train.max_val_samples // (self.cfg.train.micro_batch * self.dist.world_size))
+        metrics = mesh_errors(engine, loader, self.body, self.dist.device, self.dtype, max_batches)
+        return {k: float(v) for k, v in metrics.items() if k != "count"}
+
+
+def load_pretrained(model: torch.nn.Module, path: str) -> None:
+    """Copy an mpt-pretrain export into ``model``: every key but the pose network's must be present."""
+    state, _ = load_exported(path)
+    missing, unexpected = model.load_state_dict(state, strict=False)
+    missing = [k for k in missing if not k.startswith("backbone.")]
+    if missing or unexpected:
+        raise MptError(f"{path}: the pre-trained weights do not fit this model (missing {missing[:5]}, unexpected "
+                       f"{unexpected[:5]}); fine-tune with the same model=... and input=... as pre-training")
+
+
+def finetune(cfg: DictConfig) -> dict[str, Any]:
+    """Fine-tune from ``cfg`` (see configs/finetune.yaml); returns final validation metrics and the run folder."""
+    mixed = build_mixed(cfg)
+    val_set = build_image_set(cfg.data.val, train=False, seed=cfg.seed) if cfg.data.val is not None else None
+    dist = setup_distributed(cfg.device)
+    body = build_body_model(cfg).to(dist.device)
+    model, levels = build_model(cfg, body, with_backbone=True)
+    if cfg.train.init_from is not None:
+        load_pretrained(model, cfg.train.init_from)
+    elif dist.is_main:
+        print("train.init_from is not set: fine-tuning without pre-trained weights", flush=True)
+    task = FinetuneTask(cfg, dist, body, VertexDownsampler(levels).to(dist.device), mixed, val_set)
+    return train(cfg, dist, model, task)

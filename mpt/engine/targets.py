@@ -49,3 +49,20 @@ def mesh_predictions(pred: dict[str, Tensor], body: nn.Module) -> dict[str, Tens
     out["joints_from_mesh"] = body.j14(out["vertices"])
     out["joints_from_mesh_2d"] = weak_perspective_project(out["joints_from_mesh"], out["camera"])
     return out
+
+
+def image_targets(batch: dict[str, Tensor], body: nn.Module, down: VertexDownsampler) -> dict[str, Tensor]:
+    """Loss targets of an image batch (MeshTSVDataset items): labels as given, the mesh posed from SMPL labels.
+
+    As METRO: the ground-truth mesh is the neutral SMPL of the (augmented) pose and betas, minus its own
+    Human3.6M-regressed pelvis; samples without SMPL labels are masked out by ``has_smpl``.
+    """
+    with torch.no_grad():
+        vertices = body(batch["pose"].float(), batch["betas"].float()).vertices
+        vertices = vertices - body.h36m_joints(vertices)[:, :1]
+        mid, coarse = down(vertices)
+    j3d, j2d = batch["joints3d"].float(), batch["joints2d"].float()
+    return {"joints3d": j3d[..., :3], "joints3d_conf": j3d[..., 3], "vertices": vertices, "vertices_mid": mid,
+            "vertices_coarse": coarse, "joints2d": j2d[..., :2], "joints2d_conf": j2d[..., 2],
+            "has_3d": batch["has_3d"].float(), "has_smpl": batch["has_smpl"].float(),
+            "has_2d": batch["has_2d"].float()}  # fmt: skip

@@ -1,0 +1,94 @@
+"""Image batches for fine-tuning and evaluation: datasets from config, step-indexed loading, device transfer.
+
+Fine-tuning reads micro-step k's batch as a pure function of (seed, k): the mixed sampler's epoch order gives the
+rows, and the epoch travels with each index so the augmentation of row i in epoch e is the same whichever worker
+draws it. A resumed run therefore sees exactly the batches the interrupted one would have.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import torch
+from omegaconf import DictConfig
+from torch.utils.data import DataLoader, Dataset, Sampler
+
+from mpt.data.image_dataset import MeshTSVDataset
+from mpt.data.mixed import MixedDataset, WeightedMixSampler
+from mpt.errors import MptError
+
+
+def build_image_set(set_cfg: DictConfig, train: bool, seed: int, img_size: int = 224) -> MeshTSVDataset:
+    """One METRO TSV set from its config node (name, tsv folder, split)."""
+    return MeshTSVDataset(set_cfg.tsv, set_cfg.split, name=set_cfg.name, train=train, seed=seed, img_size=img_size)
+
+
+def build_mixed(cfg: DictConfig) -> MixedDataset:
+    """The fine-tuning mixture of ``cfg.data.sets`` (weight null on every set: proportional to size, as METRO)."""
+    sets = list(cfg.data.sets)
+    if not sets:
+        raise MptError("data.sets is empty: list the image sets to fine-tune on (see configs/data/mixed.yaml)")
+    datasets = [build_image_set(s, train=True, seed=cfg.seed) for s in sets]
+    given = [s.weight for s in sets]
+    if any(w is None for w in given) and not all(w is None for w in given):
+        raise MptError("data.sets: give a weight for every set or for none (none = proportional to set size)")
+    return MixedDataset(datasets, None if given[0] is None else given)
+
+
+class _EpochItems(Dataset):
+    """Items addressed by (global index, epoch) so the augmentation depends on the epoch, not on worker state."""
+
+    def __init__(self, mixed: MixedDataset) -> None:
+        self.mixed = mixed
+
+    def __len__(self) -> int:
+        return len(self.mixed)
+
+    def __getitem__(self, key: tuple[int, int]) -> dict[str, Any]:
+        index, epoch = key
+        k, i = self.mixed.locate(index)
+        ds = self.mixed.datasets[k]
+        item = ds.load(i, ds.aug_params(i, epoch))
+        item["dataset"] = torch.tensor(k, dtype=torch.long)
+        return item
+
+
+class _StepBatches(Sampler[list[tuple[int, int]]]):
+    """This rank's micro-batches from global micro-step ``start`` on, forever (the trainer stops it)."""
+
+    def __init__(self, sampler: WeightedMixSampler, micro_batch: int, start: int) -> None:
+        self.sampler, self.micro_batch, self.start = sampler, micro_batch, start
+        self.steps_per_epoch = len(sampler) // micro_batch
+        if self.steps_per_epoch == 0:
+            raise MptError(f"an epoch of {len(sampler)} samples per rank holds no micro-batch of {micro_batch}")
+
+    def __iter__(self) -> Iterator[list[tuple[int, int]]]:
+        step = self.start
+        while True:
+            epoch, pos = divmod(step, self.steps_per_epoch)
+            rows = self.sampler.epoch_indices(epoch)[pos * self.micro_batch : (pos + 1) * self.micro_batch]
+            yield [(int(r), epoch) for r in rows]
+            step += 1
+
+
+def step_loader(mixed: MixedDataset, cfg: DictConfig, rank: int, world_size: int, start_micro_step: int,
+                pin_memory: bool) -> Iterator[dict[str, torch.Tensor]]:  # fmt: skip
+    """Batches of micro-steps ``start_micro_step, start_micro_step + 1, ...`` for this rank."""
+    sampler = mixed.sampler(seed=cfg.seed, rank=rank, world_size=world_size)
+    loader = DataLoader(_EpochItems(mixed), batch_sampler=_StepBatches(sampler, cfg.train.micro_batch,
+                                                                        start_micro_step),
+                        num_workers=cfg.train.num_workers, pin_memory=pin_memory,
+                        persistent_workers=cfg.train.num_workers > 0)  # fmt: skip
+    return iter(loader)
+
+
+def eval_loader(dataset: Dataset, batch_size: int, rank: int, world_size: int, num_workers: int) -> DataLoader:
+    """Every item once, in order, each rank a strided share (no padding, so nothing is counted twice)."""
+    indices = list(range(rank, len(dataset), world_size))
+    return DataLoader(torch.utils.data.Subset(dataset, indices), batch_size=batch_size, shuffle=False,
+                      num_workers=num_workers)  # fmt: skip
+
+
+def to_device(batch: dict[str, torch.Tensor], device: torch.device) -> dict[str, torch.Tensor]:
+    return {k: v.to(device, non_blocking=True) for k, v in batch.items()}

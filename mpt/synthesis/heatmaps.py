@@ -1,0 +1,55 @@
+"""Gaussian keypoint heatmaps drawn for a whole batch at once.
+
+Pixel convention (the one of :mod:`mpt.geometry.crop`): pixel centres sit at integer coordinates, x right, y down,
+and a map of side S covers [-0.5, S - 0.5] in both axes. A keypoint at (x, y) gives the map
+``exp(-((u - x)^2 + (v - y)^2) / (2 sigma^2))`` sampled at the pixel centres (u, v), which is the outer product of
+two 1-D Gaussians: B*J*2*S exponentials instead of B*J*S*S, the rest is one broadcast multiply.
+"""
+
+from __future__ import annotations
+
+import torch
+
+__all__ = ["crop_to_map", "gaussian_heatmaps", "inside_map"]
+
+
+def crop_to_map(points: torch.Tensor, crop_size: int, size: int) -> torch.Tensor:
+    """Crop pixels (..., 2) of a ``crop_size`` crop -> pixels of a ``size`` map of the same box.
+
+    Both share the outer edges (-0.5 and side - 0.5), so p_map = (p_crop + 0.5) * size / crop_size - 0.5.
+    """
+    if crop_size <= 0 or size <= 0:
+        raise ValueError(f"crop_size and size must be positive, got {crop_size} and {size}")
+    return (points + 0.5) * (size / crop_size) - 0.5
+
+
+def inside_map(points: torch.Tensor, size: int) -> torch.Tensor:
+    """(..., 2) map pixels -> (...) bool: finite and within the map's outer edges [-0.5, size - 0.5)."""
+    finite = torch.isfinite(points).all(dim=-1)
+    within = ((points >= -0.5) & (points < size - 0.5)).all(dim=-1)
+    return finite & within
+
+
+def gaussian_heatmaps(points: torch.Tensor, visible: torch.Tensor, size: int, sigma: float) -> torch.Tensor:
+    """Draw one Gaussian per keypoint: (B, J, 2) map pixels, (B, J) bool -> (B, J, size, size).
+
+    The value is 1 at the keypoint (exactly, when it lies on a pixel centre). Keypoints that are not visible,
+    outside the map or not finite give all-zero maps. Output dtype/device follow ``points`` (float32 for
+    integer or half inputs is not promised: pass float32 points for float32 maps).
+    """
+    if points.dim() != 3 or points.shape[-1] != 2:
+        raise ValueError(f"points must have shape (B, J, 2) in map pixels, got {tuple(points.shape)}")
+    if visible.shape != points.shape[:2]:
+        raise ValueError(f"visible must have shape {tuple(points.shape[:2])} (B, J), got {tuple(visible.shape)}")
+    if size <= 0:
+        raise ValueError(f"size must be a positive number of pixels, got {size}")
+    if not sigma > 0:
+        raise ValueError(f"sigma must be > 0 pixels, got {sigma}")
+    on = visible.bool() & inside_map(points, size)  # (B, J)
+    safe = torch.where(on.unsqueeze(-1), points, torch.zeros_like(points))  # keeps NaNs out of the products
+    grid = torch.arange(size, device=points.device, dtype=points.dtype)  # (S,) pixel centres
+    # (B, J, 2, S): the 1-D Gaussians along x (row 0) and y (row 1); the x factor carries the on/off switch.
+    g = torch.exp((grid - safe.unsqueeze(-1)).square_().mul_(-0.5 / (sigma * sigma)))
+    gx = g[:, :, 0] * on.unsqueeze(-1).to(g.dtype)  # (B, J, S)
+    gy = g[:, :, 1]
+    return gy.unsqueeze(-1) * gx.unsqueeze(-2)  # (B, J, S_y, S_x)
