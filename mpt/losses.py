@@ -12,7 +12,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import torch
 from torch import Tensor
 
 from mpt.body.joints import J14_LEFT_HIP, J14_RIGHT_HIP

@@ -129,6 +129,7 @@ class TrainConfig:
     num_workers: int = 0
     log_every: int = 10
     val_every: int = 500
+    val_at_start: bool = False  # also validate the untrained model (a baseline for the curve)
     ckpt_every: int = 1000
     max_val_samples: Optional[int] = None
     resume: bool = False
@@ -204,3 +205,33 @@ class EvalConfig(RunConfig):
     batch_size: int = 32
     vis: int = 0  # write N images with the predicted mesh overlaid
     data: EvalDataConfig = field(default_factory=EvalDataConfig)
+
+
+@dataclass
+class InferConfig(RunConfig):
+    """``mpt-infer``: an exported model on a folder of images. The architecture (model, input, body and a trained
+    backbone) comes from the export's config.yaml; the nodes given here only supply paths, device and, for a
+    pre-training export, ``backbone.weights``."""
+
+    checkpoint: Optional[str] = None  # export folder: model.safetensors + config.yaml + model.sha256
+    images: Optional[str] = None  # an image file, or a folder of them (not recursive)
+    boxes: Optional[str] = None  # person boxes JSON (see mpt/inference.py); none: the whole image is one box
+    out: str = "${paths.output_dir}"  # <name>_overlay.png, <name>_<k>.obj/.ply, <name>.json per image
+    batch_size: int = 16  # person crops per forward pass
+    side_view: bool = True  # draw the mesh seen from the side next to the overlay
+    formats: list[str] = field(default_factory=lambda: ["obj", "ply"])  # mesh files per person (obj, ply, or [])
+    box_scale: float = 1.2  # crop side / longer box side (METRO's scaleFactor)
+    min_box_score: float = 0.0  # boxes with a "score" below this are ignored (detector results files)
+    data: Any = None
+
+
+@dataclass
+class ExportConfig(RunConfig):
+    """``mpt-export``: an export folder -> ONNX graph (images -> vertices, joints, camera) + a verified copy."""
+
+    checkpoint: Optional[str] = None  # export folder: model.safetensors + config.yaml + model.sha256
+    out: str = "${paths.output_dir}"  # model.onnx, model.safetensors, config.yaml, model.sha256
+    opset: int = 17  # ONNX opset (>= 17: LayerNormalization)
+    verify_batch: int = 2  # random images compared between ONNX Runtime and PyTorch
+    tolerance: float = 1.0e-3  # max abs difference (metres) accepted; larger is an error
+    data: Any = None

@@ -13,7 +13,8 @@ CONFIG_MODULE = "mpt.configs"
 CONFIG_PATH = f"pkg://{CONFIG_MODULE}"
 
 _SCHEMAS = {"pretrain_schema": schema.PretrainConfig, "finetune_schema": schema.FinetuneConfig,
-            "eval_schema": schema.EvalConfig}  # fmt: skip
+            "eval_schema": schema.EvalConfig, "infer_schema": schema.InferConfig,
+            "export_schema": schema.ExportConfig}  # fmt: skip
 
 
 def register_configs() -> None:

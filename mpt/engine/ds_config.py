@@ -9,6 +9,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
+import torch
 from omegaconf import DictConfig, OmegaConf
 
 from mpt.errors import MptError
@@ -54,10 +55,8 @@ def build_ds_config(cfg: DictConfig, world_size: int, total_steps: int) -> dict[
     return ds
 
 
-def precision_dtype(ds: dict[str, Any]) -> "torch.dtype":
+def precision_dtype(ds: dict[str, Any]) -> torch.dtype:
     """The dtype DeepSpeed casts the model to (bf16 / fp16 from the ``deepspeed`` config group), else fp32."""
-    import torch
-
     if ds.get("bf16", {}).get("enabled"):
         return torch.bfloat16
     if ds.get("fp16", {}).get("enabled"):

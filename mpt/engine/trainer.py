@@ -47,6 +47,15 @@ def _param_groups(model: torch.nn.Module) -> list[torch.nn.Parameter]:
     return [p for p in model.parameters() if p.requires_grad]
 
 
+def _validate(engine: Any, task: TrainTask, logger: RunLogger, step: int, total: int) -> dict[str, float]:
+    engine.eval()
+    with torch.no_grad():
+        metrics = task.validate(engine)
+    logger.log(step, metrics, kind="val")
+    logger.write(f"step {step}/{total} validation: " + ", ".join(f"{k} {v:.2f}" for k, v in metrics.items()))
+    return metrics
+
+
 def train(cfg: DictConfig, dist: DistInfo, model: torch.nn.Module, task: TrainTask,
           log_prefix: str = "train") -> dict[str, Any]:  # fmt: skip
     """Run the whole schedule (or resume it); returns the final validation metrics and where things were written."""
@@ -82,6 +91,8 @@ def train(cfg: DictConfig, dist: DistInfo, model: torch.nn.Module, task: TrainTa
     metrics: dict[str, float] = {}
     t_last, steps_since = time.perf_counter(), 0
     try:
+        if tc.val_at_start and start == 0:
+            _validate(engine, task, logger, 0, total)
         for step in range(start, total):
             engine.train()
             terms: dict[str, float] = {}
@@ -94,7 +105,7 @@ def train(cfg: DictConfig, dist: DistInfo, model: torch.nn.Module, task: TrainTa
                 if all_reduce_sum(1.0 - finite).item() > 0:
                     last = latest_tag(ckpt_dir)
                     where = f"the last good checkpoint is {ckpt_dir / last}" if last else "no checkpoint was written yet"
-                    raise MptError(f"non-finite loss at step {step} ({ {k: float(v) for k, v in out.items()} }); "
+                    raise MptError(f"non-finite loss at step {step} ({ {k: float(v.detach()) for k, v in out.items()} }); "
                                    f"stopping before it reaches the weights; {where}. Lower train.lr or check the "
                                    "input data.")  # fmt: skip
                 engine.backward(out["loss"])
@@ -113,12 +124,7 @@ def train(cfg: DictConfig, dist: DistInfo, model: torch.nn.Module, task: TrainTa
             else:
                 logger.progress(1)
             if done % tc.val_every == 0 or done == total:
-                engine.eval()
-                with torch.no_grad():
-                    metrics = task.validate(engine)
-                logger.log(done, metrics, kind="val")
-                logger.write(f"step {done}/{total} validation: "
-                             + ", ".join(f"{k} {v:.2f}" for k, v in metrics.items()))  # fmt: skip
+                metrics = _validate(engine, task, logger, done, total)
             if done % tc.ckpt_every == 0 or done == total:
                 save_checkpoint(engine, ckpt_dir, done, {"step": done, "config": OmegaConf.to_yaml(cfg)},
                                 dist.is_main)  # fmt: skip

@@ -16,8 +16,6 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import os
-import tempfile
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,6 +27,8 @@ import trimesh
 from scipy.sparse.csgraph import min_weight_full_bipartite_matching
 from scipy.spatial import cKDTree
 from scipy.spatial.distance import cdist
+
+from mpt.atomic import atomic_path
 
 log = logging.getLogger(__name__)
 
@@ -268,14 +268,8 @@ def save_mesh_levels(levels: MeshLevels, path: str | Path, key: str) -> None:
     for i, fc in enumerate(levels.faces):
         if fc is not None:
             arrays[f"faces{i}"] = fc
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name + ".", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            np.savez(fh, **arrays)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with atomic_path(path, suffix=".npz") as tmp, open(tmp, "wb") as fh:
+        np.savez(fh, **arrays)
 
 
 def _read_cache(path: Path) -> tuple[str, MeshLevels]:

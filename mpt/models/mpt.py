@@ -79,6 +79,8 @@ class MPTModel(nn.Module):
         if self.backbone is not None:
             maps = self.backbone.heatmaps(inputs, self.heatmap_size)
             out["heatmaps"] = maps
+            if self.encoder.in_channels == 1:  # mask-input model (Table 4): keypoint maps merged into one channel
+                maps = maps.amax(dim=1, keepdim=True)
         feature, grid = self.encoder(maps)
         queries = torch.cat([self.template_joints, self.template_coarse], dim=0)  # (445, 3)
         coords, mask = self.transformer(queries, feature, grid, mvm_mask)

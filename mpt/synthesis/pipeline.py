@@ -318,6 +318,8 @@ class Synthesizer:
             raise ValueError(f"ViewParams are for {len(params)} samples, the bodies for {vertices.shape[0]}")
         opt = self.options
         cams, centre = self._placed()
+        dev = cams.K.device
+        vertices, joints = vertices.to(dev, torch.float32), joints.to(dev, torch.float32)
         idx = params.camera_idx
         R, t, K = cams.R[idx], cams.t[idx], cams.K[idx]  # (B, 3, 3), (B, 3), (B, 3, 3)
         dist = cams.dist[idx] if opt.distortion else None
@@ -328,15 +330,19 @@ class Synthesizer:
         anchor = torch.cat((centre[:2].to(root.dtype).expand(root.shape[0], 2), root[:, 2:]), dim=-1)  # (B, 3)
         offset = anchor - torch.einsum("bij,bj->bi", Rz, root)
         b = torch.einsum("bij,bj->bi", R, offset) + t  # (B, 3)
-        At = A.transpose(1, 2)
-        verts_cam = torch.baddbmm(b.unsqueeze(1), vertices, At)  # (B, V, 3)
-        joints_cam = torch.baddbmm(b.unsqueeze(1), joints, At)  # (B, 24, 3)
+        # Vertices go through the camera channels-first: (B, 3, 3) @ (B, 3, V) is a GEMM with a long N (BLAS
+        # reads the transposed input in place), and the depth / x/z / y/z reductions below then run over
+        # contiguous rows. Measured at B = 256 on one CPU thread: 18 ms for transform, depth check, box and
+        # output, against 32 ms with (B, V, 3) @ (B, 3, 3).
+        cam_t = torch.baddbmm(b.unsqueeze(2), A, vertices.transpose(1, 2))  # (B, 3, V)
+        verts_cam = cam_t.transpose(1, 2)  # (B, V, 3) view
+        joints_cam = torch.baddbmm(b.unsqueeze(1), joints, A.transpose(1, 2))  # (B, 24, 3)
         h36m = self._h36m(verts_cam)  # (B, 17, 3), = body.h36m_joints(verts_cam)
         pelvis = h36m[:, J.H36M_PELVIS]  # (B, 3)
         j14 = h36m_to_j14(h36m)  # (B, 14, 3)
         coco = self.body.coco_keypoints(verts_cam, joints_cam)  # (B, 17, 3)
 
-        near = verts_cam[..., 2].amin(dim=1)  # (B,) closest vertex depth
+        near = cam_t[:, 2].amin(dim=-1)  # (B,) closest vertex depth
         if bool((near <= MIN_BODY_DEPTH).any()):
             rows = torch.nonzero(near <= MIN_BODY_DEPTH).flatten().tolist()
             raise ValueError(
@@ -345,17 +351,18 @@ class Synthesizer:
             )
         pix_kp = project_points(torch.cat((coco, j14), dim=1), K, dist)  # (B, 31, 2)
         # The box of mpt.geometry.crop.bbox_from_points (middle of the points' extent, crop_scale x its longer
-        # side) from one aminmax pass; every vertex is valid here (checked above), so its masking is not needed.
+        # side); every vertex is valid here (checked above), so its masking is not needed.
         if dist is None and opt.kind == "heatmap" and self._zero_skew:
             # A pinhole without skew is increasing in x/z (u = fx x/z + cx) and in y/z: project only the extremes.
             # Saves ~6 passes over (B, V) per batch (the maps then need no per-vertex pixels).
             pix_v = None
-            q_lo, q_hi = torch.aminmax(verts_cam[..., :2] / verts_cam[..., 2:], dim=1)  # (B, 2) each
+            q = cam_t[:, :2] / cam_t[:, 2:]  # (B, 2, V) x/z, y/z
+            q_lo, q_hi = q.amin(dim=-1), q.amax(dim=-1)  # (B, 2) each (torch.aminmax is ~25x slower here)
             f, c = torch.diagonal(K[:, :2, :2], dim1=1, dim2=2), K[:, :2, 2]  # (B, 2) focal, principal point
             lo, hi = f * q_lo + c, f * q_hi + c
         else:
             pix_v = project_points(verts_cam, K, dist)  # (B, V, 2) camera image pixels
-            lo, hi = torch.aminmax(pix_v, dim=1)  # (B, 2) each
+            lo, hi = pix_v.amin(dim=1), pix_v.amax(dim=1)  # (B, 2) each
         box_c = (lo + hi) / 2
         box_s = opt.crop_scale * (hi - lo).amax(dim=-1)
         box_c = box_c + params.box_shift * box_s.unsqueeze(-1)
@@ -377,7 +384,7 @@ class Synthesizer:
         return {
             "inputs": inputs.float(),
             "joints3d": j14 - pelvis.unsqueeze(1),
-            "vertices": verts_cam - pelvis.unsqueeze(1),
+            "vertices": torch.sub(verts_cam, pelvis.unsqueeze(1), out=torch.empty(vertices.shape, device=dev)),
             "joints2d": joints2d,
             "keypoints2d": keypoints2d,
             "visible": visible,

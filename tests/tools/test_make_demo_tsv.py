@@ -82,7 +82,7 @@ def test_sets_parse_and_match_the_schema(sets):
             assert (s.folder / f"{s.split}.{suffix}.lineidx").is_file()
         yaml_text = (s.folder / f"{s.split}.yaml").read_text()
         assert f"img: {s.split}.img.tsv" in yaml_text and f"label: {s.split}.label.tsv" in yaml_text
-        for name, image, ann, hw in _read(s):
+        for _name, image, ann, hw in _read(s):
             assert image is not None and image.shape == (hw["height"], hw["width"], 3)
             assert hw["height"] == SIZE and hw["width"] == (SIZE if key != "coco" else SIZE * 3 // 4)
             assert np.asarray(ann["center"]).shape == (2,)

@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# The whole chain on generated stand-in data (no licensed files, no GPU, no downloads):
+#   demo assets -> AMASS-format motion cache -> rendered image sets -> camera/heatmap pictures
+#   -> mpt-pretrain -> mpt-finetune -> mpt-eval (Human3.6M protocol-2 table).
+# Run ./scripts/install.sh first (README). Outputs go to data/demo and outputs/demo.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+PY=.venv/bin/python
+DEMO=data/demo
+OUT=outputs/demo
+start=$(date +%s)
+step() { printf '\n== %s (%ss)\n' "$1" "$(( $(date +%s) - start ))"; }
+
+step "demo assets (SMPL-format body, H36M regressor, AMASS-format motions)"
+$PY tools/make_demo_assets.py --out "$DEMO"
+step "motion cache"
+$PY tools/prepare_amass.py --amass-root "$DEMO/amass" --out "$DEMO/amass_cache" --val-datasets DemoMocapB \
+  --target-fps 30
+step "demo image sets (METRO TSV)"
+$PY tools/make_demo_tsv.py --assets "$DEMO" --out "$DEMO/tsv"
+step "pictures: the 8 virtual cameras and the heatmaps they see"
+$PY tools/show_views.py --assets "$DEMO" --out "$OUT/views"
+step "pre-training (tiny model, synthesised heatmaps)"
+.venv/bin/mpt-pretrain experiment=demo_pretrain
+step "fine-tuning (HigherHRNet-w32 + pre-trained model, demo images)"
+.venv/bin/mpt-finetune experiment=demo_finetune
+step "evaluation (Human3.6M protocol 2 on the demo validation images)"
+.venv/bin/mpt-eval experiment=demo_eval
+step "done: pictures in $OUT/views, overlays in $OUT/eval/vis, metrics in $OUT/eval/eval.json"

@@ -1,0 +1,46 @@
+"""The paper's schedule through DeepSpeed's WarmupDecayLR: linear warm-up over 10% of steps, linear decay to 0."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from deepspeed.runtime.lr_schedules import WarmupDecayLR
+
+from mpt.config import compose_config
+from mpt.engine.ds_config import build_ds_config, total_train_steps
+
+
+def test_total_steps_from_data_size():
+    # 10,000 samples, 32 per GPU x 2 accumulation x 4 GPUs = 256 per step -> 39 steps per epoch, 10 epochs.
+    assert total_train_steps(10_000, 32, 2, 4, 10) == 390
+    assert total_train_steps(10_000, 32, 2, 4, 10, max_steps=50) == 50
+    assert total_train_steps(10_000, 32, 1, 1, 0.5) == 156  # 312 steps per epoch, half an epoch
+
+
+def test_batch_sizes_and_linear_schedule():
+    cfg = compose_config("pretrain", ["train.micro_batch=32", "train.grad_accum=2"])
+    ds = build_ds_config(cfg, world_size=16, total_steps=1000)
+    assert ds["train_batch_size"] == 32 * 2 * 16
+    params = ds["scheduler"]["params"]
+    assert params["warmup_type"] == "linear" and params["warmup_num_steps"] == 100
+    opt = torch.optim.Adam([torch.nn.Parameter(torch.zeros(1))], lr=cfg.train.lr)
+    sched = WarmupDecayLR(opt, **params)
+    lrs = {}  # scheduler iteration -> lr (the engine steps the scheduler after every optimizer step)
+    for _ in range(1001):
+        opt.step()
+        sched.step()
+        lrs[sched.last_batch_iteration] = opt.param_groups[0]["lr"]
+    peak = 2e-4
+    assert lrs[0] == pytest.approx(0.0)  # step 0
+    assert lrs[50] == pytest.approx(peak * 50 / 100)  # half-way through warm-up
+    assert lrs[100] == pytest.approx(peak)  # 10% of steps
+    assert lrs[550] == pytest.approx(peak * (1000 - 550) / 900)  # linear decay
+    assert lrs[1000] == pytest.approx(0.0, abs=1e-12)  # 100% of steps
+
+
+def test_deepspeed_group_reaches_ds_config():
+    ds = build_ds_config(compose_config("pretrain", ["deepspeed=bf16"]), world_size=1, total_steps=10)
+    assert ds["bf16"]["enabled"] is True and ds["zero_optimization"]["stage"] == 0
+    ds = build_ds_config(compose_config("pretrain", ["deepspeed=zero2", "+deepspeed.wall_clock_breakdown=true"]),
+                         world_size=1, total_steps=10)  # fmt: skip
+    assert ds["zero_optimization"]["stage"] == 2 and ds["wall_clock_breakdown"] is True
