@@ -85,6 +85,7 @@ class TransformerConfig:
     layers: int = 4
     heads: int = 4
     dropout: float = 0.1
+    attention_dropout: float = 0.1  # METRO's; CPU fused attention needs 0 (see scripts/bench/bench_transformer.py)
     norm_first: bool = False  # post-LN as BERT/METRO
     mvm_ratio: float = 0.3  # masked vertex modeling: fraction of queries masked in training
 

@@ -14,6 +14,8 @@ from pathlib import Path
 
 import numpy as np
 
+from mpt.errors import MptError
+
 # SMPL-H pose layout (nghorbani/amass notebooks/02-AMASS_DNN.ipynb): [0:3] root_orient, [3:66] pose_body
 # (21 body joints), [66:156] pose_hand (2 x 15 finger joints).
 SMPLH_POSE_DIM = 156
@@ -31,7 +33,7 @@ _GENDER_ALIASES = {
 _FRAMERATE_KEYS = ("mocap_framerate", "mocap_frame_rate")  # the second spelling is used by later AMASS releases
 
 
-class AmassFileError(ValueError):
+class AmassFileError(MptError, ValueError):
     """An AMASS file that cannot be used; the message names the file and what is wrong with it."""
 
     def __init__(self, path: str | os.PathLike, reason: str) -> None:

@@ -24,6 +24,8 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from mpt.errors import MptError
+
 if TYPE_CHECKING:
     import torch
 
@@ -57,7 +59,7 @@ BYTES_PER_SAMPLE = _row_bytes(SAMPLE_ARRAYS)  # 308
 BYTES_PER_SEQUENCE = _row_bytes(SEQUENCE_ARRAYS)  # 41
 
 
-class MotionCacheError(ValueError):
+class MotionCacheError(MptError, ValueError):
     """A cache folder that is missing, unfinished or damaged; the message names the file and how to rebuild."""
 
     def __init__(self, path: str | os.PathLike, reason: str) -> None:

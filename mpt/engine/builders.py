@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import torch
 from hydra.utils import instantiate
 from omegaconf import DictConfig
 
-from mpt.body import BodyModel, h36m_to_j14
+from mpt.body import BodyModel, find_smpl_file, h36m_to_j14, load_joint_regressor
 from mpt.body.joints import H36M_PELVIS
+from mpt.errors import MptError
 from mpt.geometry import CameraSet, virtual_cameras
 from mpt.losses import LossWeights
 from mpt.models.camera_head import CameraHead
@@ -78,6 +80,26 @@ def build_backbone(cfg: DictConfig) -> torch.nn.Module | None:
     return net
 
 
+def build_network(cfg: DictConfig, template_joints: torch.Tensor, template_coarse: torch.Tensor,
+                  levels: MeshLevels | None, backbone: torch.nn.Module | None) -> MPTModel:
+    """The MPT network of ``cfg.model`` / ``cfg.input`` around the given (pelvis-relative) query templates."""
+    in_channels = 1 if cfg.input.kind == "mask" else 17
+    encoder = instantiate(cfg.model.encoder, in_channels=in_channels, in_size=cfg.input.size)
+    t = cfg.model.transformer
+    n_blocks = len(t.hidden)
+    transformer = MeshTransformer(
+        feature_dim=cfg.model.encoder.feature_dim, num_queries=template_joints.shape[0] + template_coarse.shape[0],
+        hidden_dims=list(t.hidden), out_dims=list(t.out), num_layers=[t.layers] * n_blocks,
+        num_heads=[t.heads] * n_blocks, dropout=t.dropout, attention_dropout=t.attention_dropout,
+        norm_first=t.norm_first, mask_ratio=t.mvm_ratio, num_grid_tokens=encoder.num_grid_tokens,
+        grid_dim=encoder.grid_dim,
+    )  # fmt: skip
+    upsampler = MeshUpsampler(init=levels if cfg.model.upsampler_init == "levels" else None)
+    camera_head = CameraHead(num_tokens=transformer.num_queries)
+    return MPTModel(encoder, transformer, upsampler, camera_head, template_joints, template_coarse,
+                    backbone=backbone, heatmap_size=cfg.input.size)  # fmt: skip
+
+
 def build_model(cfg: DictConfig, body: BodyModel, with_backbone: bool = False) -> tuple[MPTModel, MeshLevels]:
     """The MPT network of ``cfg.model`` (templates from the body model's rest pose) and the mesh levels."""
     levels = build_mesh_levels(cfg, body)
@@ -86,21 +108,8 @@ def build_model(cfg: DictConfig, body: BodyModel, with_backbone: bool = False) -
     template_joints = h36m_to_j14(h36m)  # (14, 3)
     template_coarse = torch.from_numpy(levels.downsample(template[0].numpy(), 2)).float()  # (431, 3)
     pelvis = h36m[H36M_PELVIS]  # queries are pelvis-relative, like the targets (METRO)
-    in_channels = 1 if cfg.input.kind == "mask" else 17
-    encoder = instantiate(cfg.model.encoder, in_channels=in_channels, in_size=cfg.input.size)
-    t = cfg.model.transformer
-    n_blocks = len(t.hidden)
-    transformer = MeshTransformer(
-        feature_dim=cfg.model.encoder.feature_dim, num_queries=template_joints.shape[0] + template_coarse.shape[0],
-        hidden_dims=list(t.hidden), out_dims=list(t.out), num_layers=[t.layers] * n_blocks,
-        num_heads=[t.heads] * n_blocks, dropout=t.dropout, attention_dropout=t.dropout, norm_first=t.norm_first,
-        mask_ratio=t.mvm_ratio, num_grid_tokens=encoder.num_grid_tokens, grid_dim=encoder.grid_dim,
-    )  # fmt: skip
-    upsampler = MeshUpsampler(init=levels if cfg.model.upsampler_init == "levels" else None)
-    camera_head = CameraHead(num_tokens=transformer.num_queries)
     backbone = build_backbone(cfg) if with_backbone else None
-    model = MPTModel(encoder, transformer, upsampler, camera_head, template_joints - pelvis, template_coarse - pelvis,
-                     backbone=backbone, heatmap_size=cfg.input.size)  # fmt: skip
+    model = build_network(cfg, template_joints - pelvis, template_coarse - pelvis, levels, backbone)
     return model, levels
 
 
@@ -117,7 +126,6 @@ def load_trained_model(path: str | Path, cfg: DictConfig, body: BodyModel, with_
     ``cfg.backbone.weights`` instead (the paper's Table 2 protocol); any other missing or unexpected key is an error.
     """
     from mpt.engine.checkpoint import load_exported
-    from mpt.errors import MptError
 
     state, _ = load_exported(path)
     model, _ = build_model(cfg, body, with_backbone=with_backbone)
@@ -131,3 +139,23 @@ def load_trained_model(path: str | Path, cfg: DictConfig, body: BodyModel, with_
         raise MptError(f"{path} does not match the model of its config: missing {bad_missing[:5]}, unexpected "
                        f"{unexpected[:5]} (was it exported by another version or with other model options?)")
     return model
+
+
+def check_inputs(*checks: Callable[[], object]) -> None:
+    """Run every check; report all failing inputs together in one :class:`MptError` (not just the first)."""
+    problems = []
+    for check in checks:
+        try:
+            check()
+        except MptError as exc:
+            problems.append(str(exc))
+    if len(problems) == 1:
+        raise MptError(problems[0])
+    if problems:
+        raise MptError(f"{len(problems)} inputs are missing or unusable:\n- " + "\n- ".join(problems))
+
+
+def body_checks(cfg: DictConfig) -> tuple[Callable[[], object], ...]:
+    """Checks for the SMPL model and the Human3.6M regressor named by ``cfg.paths``."""
+    return (lambda: find_smpl_file(cfg.paths.smpl, "neutral"),
+            lambda: load_joint_regressor(cfg.paths.h36m_regressor, 17, "Human3.6M"))  # fmt: skip

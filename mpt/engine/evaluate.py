@@ -17,7 +17,7 @@ import torch
 from omegaconf import DictConfig, OmegaConf
 
 from mpt.atomic import write_json_atomic
-from mpt.engine.builders import build_body_model, load_trained_model
+from mpt.engine.builders import body_checks, build_body_model, check_inputs, load_trained_model
 from mpt.engine.checkpoint import load_exported, sha256_of
 from mpt.engine.distributed import all_reduce_sum, setup_distributed
 from mpt.engine.image_batches import build_image_set, eval_loader, to_device
@@ -75,10 +75,16 @@ def format_table(name: str, metrics: dict[str, float]) -> str:
     return "\n".join([head, rule, row])
 
 
+def _exported(checkpoint: str | None) -> Any:
+    if checkpoint is None:
+        raise MptError("give the model to evaluate: checkpoint=<run folder of mpt-pretrain / mpt-finetune>")
+    return load_exported(checkpoint)
+
+
 def evaluate(cfg: DictConfig) -> dict[str, Any]:
     """Evaluate ``cfg.checkpoint`` (an exported model folder) on ``cfg.data``; print a table, write JSON."""
-    if cfg.checkpoint is None:
-        raise MptError("give the model to evaluate: checkpoint=<run folder of mpt-pretrain / mpt-finetune>")
+    check_inputs(*body_checks(cfg), lambda: _exported(cfg.checkpoint),
+                 lambda: build_image_set(cfg.data, train=False, seed=cfg.seed))  # fmt: skip
     _, trained = load_exported(cfg.checkpoint)
     mcfg = model_config(cfg, trained)
     dataset = build_image_set(cfg.data, train=False, seed=cfg.seed)

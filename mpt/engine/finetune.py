@@ -13,7 +13,7 @@ from typing import Any
 import torch
 from omegaconf import DictConfig
 
-from mpt.engine.builders import build_body_model, build_model, loss_weights
+from mpt.engine.builders import body_checks, build_body_model, build_model, check_inputs, loss_weights
 from mpt.engine.checkpoint import load_exported
 from mpt.engine.distributed import DistInfo, setup_distributed
 from mpt.engine.evaluate import mesh_errors
@@ -71,6 +71,8 @@ def load_pretrained(model: torch.nn.Module, path: str) -> None:
 
 def finetune(cfg: DictConfig) -> dict[str, Any]:
     """Fine-tune from ``cfg`` (see configs/finetune.yaml); returns final validation metrics and the run folder."""
+    inits = [lambda: load_exported(cfg.train.init_from)] if cfg.train.init_from is not None else []
+    check_inputs(*body_checks(cfg), lambda: build_mixed(cfg), *inits)
     mixed = build_mixed(cfg)
     val_set = build_image_set(cfg.data.val, train=False, seed=cfg.seed) if cfg.data.val is not None else None
     dist = setup_distributed(cfg.device)

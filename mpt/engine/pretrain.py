@@ -15,7 +15,15 @@ import torch
 from omegaconf import DictConfig
 
 from mpt.data.motion_cache import MotionCache, MotionCacheError
-from mpt.engine.builders import build_body_model, build_cameras, build_model, build_synthesizer, loss_weights
+from mpt.engine.builders import (
+    body_checks,
+    build_body_model,
+    build_cameras,
+    build_model,
+    build_synthesizer,
+    check_inputs,
+    loss_weights,
+)
 from mpt.engine.distributed import DistInfo, all_reduce_sum, setup_distributed
 from mpt.engine.sampling import EpochSampler
 from mpt.engine.targets import VertexDownsampler, mesh_predictions, synthesis_targets
@@ -85,6 +93,7 @@ def _open_cache(path: str, split: str) -> MotionCache:
 
 def pretrain(cfg: DictConfig) -> dict[str, Any]:
     """Pre-train from ``cfg`` (see configs/pretrain.yaml); returns final validation metrics and the run folder."""
+    check_inputs(*body_checks(cfg), lambda: _open_cache(cfg.data.cache, cfg.data.train_split))
     train_cache = _open_cache(cfg.data.cache, cfg.data.train_split)
     val_cache = _open_cache(cfg.data.cache, cfg.data.val_split)
     dist = setup_distributed(cfg.device)

@@ -13,7 +13,10 @@ __all__ = ["count_masked", "keep_masks", "mask_joints", "random_uniform"]
 
 
 def random_uniform(
-    shape: tuple[int, ...], generator: torch.Generator | None, device: torch.device | str, dtype: torch.dtype = torch.float32
+    shape: tuple[int, ...],
+    generator: torch.Generator | None,
+    device: torch.device | str,
+    dtype: torch.dtype = torch.float32,
 ) -> torch.Tensor:
     """U[0, 1) numbers of ``shape`` on ``device``, drawn on the generator's own device (any device works)."""
     if generator is None:

@@ -85,7 +85,8 @@ def rasterize_mask(
         raise ValueError(f"faces index vertices outside 0..{v - 1} (mesh and projected vertices do not match)")
     if size <= 0 or not spacing > 0 or max_subdivision < 1 or close < 0:
         raise ValueError(
-            f"need size > 0, spacing > 0, max_subdivision >= 1, close >= 0; got {size}, {spacing}, {max_subdivision}, {close}"
+            "need size > 0, spacing > 0, max_subdivision >= 1, close >= 0; "
+            f"got {size}, {spacing}, {max_subdivision}, {close}"
         )
     device = verts2d.device
     pts = verts2d.float()

@@ -197,7 +197,9 @@ class Synthesizer:
         **overrides: Any,
     ) -> None:
         if getattr(body, "h36m_regressor", None) is None:
-            raise ValueError("Synthesizer needs a BodyModel built with its h36m_regressor (J_regressor_h36m_correct.npy)")
+            raise ValueError(
+                "Synthesizer needs a BodyModel built with its h36m_regressor (J_regressor_h36m_correct.npy)"
+            )
         if len(cameras) < 1:
             raise ValueError("Synthesizer needs at least one camera")
         self.body = body
@@ -313,7 +315,9 @@ class Synthesizer:
           box_size (B,) in camera image pixels.
         """
         if vertices.dim() != 3 or vertices.shape[-1] != 3 or joints.shape != (vertices.shape[0], 24, 3):
-            raise ValueError(f"need vertices (B, V, 3) and joints (B, 24, 3), got {tuple(vertices.shape)}, {tuple(joints.shape)}")
+            raise ValueError(
+                f"need vertices (B, V, 3) and joints (B, 24, 3), got {tuple(vertices.shape)}, {tuple(joints.shape)}"
+            )
         if len(params) != vertices.shape[0]:
             raise ValueError(f"ViewParams are for {len(params)} samples, the bodies for {vertices.shape[0]}")
         opt = self.options
@@ -446,7 +450,8 @@ def _reference_sample(
         u, v = uv_k[j]
         x = (u - centre[0]) / side * s + (s - 1) / 2  # box edges at centre +- side/2 -> map edges -0.5, s - 0.5
         y = (v - centre[1]) / side * s + (s - 1) / 2
-        seen = depth[j] > 0 and -0.5 <= u < w - 0.5 and -0.5 <= v < h - 0.5 and -0.5 <= x < s - 0.5 and -0.5 <= y < s - 0.5
+        in_image = -0.5 <= u < w - 0.5 and -0.5 <= v < h - 0.5
+        seen = depth[j] > 0 and in_image and -0.5 <= x < s - 0.5 and -0.5 <= y < s - 0.5
         if seen and kept[j]:
             maps[j] = np.exp(-((xs - x) ** 2 + (ys - y) ** 2) / (2 * opt.sigma**2))
     return maps

@@ -120,3 +120,21 @@ def test_bad_inputs(smpl_dir, tmp_path):
     np.save(tmp_path / "reg2.npy", np.ones((17, 6890)))
     with pytest.raises(RegressorFileError, match="sum to"):
         BodyModel(smpl_dir, tmp_path / "reg2.npy")
+
+
+def test_demo_assets_load_through_the_real_loaders(demo_assets):
+    """The generated stand-ins take the path real files take: find + chumpy-free load + smplx + regressor file."""
+    from mpt.body import find_smpl_file, load_joint_regressor, load_smpl_file
+
+    for gender in ("neutral", "male", "female"):
+        path = find_smpl_file(demo_assets.smpl_dir.parent, gender)  # smplx layout: <root>/smpl/SMPL_*.pkl
+        assert path.name == f"SMPL_{gender.upper()}.pkl"
+        assert load_smpl_file(path)["v_template"].shape == (6890, 3)
+    assert load_joint_regressor(demo_assets.h36m_regressor, 17).shape == (17, 6890)
+    body = BodyModel(demo_assets.smpl_dir, demo_assets.h36m_regressor, genders=("neutral", "male", "female"))
+    out = body(torch.zeros(3, 72), gender=torch.tensor([0, 1, 2]))
+    heights = out.vertices[:, :, 1].amax(1) - out.vertices[:, :, 1].amin(1)
+    assert torch.all((heights > 1.5) & (heights < 1.9))  # human-sized, in metres
+    assert heights[1] > heights[2]  # the male variant is taller than the female one
+    h36m = body.h36m_joints(out.vertices)
+    assert torch.all(h36m[:, 10, 1] > h36m[:, 0, 1])  # head above pelvis (y up in SMPL's frame)
