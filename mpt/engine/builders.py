@@ -101,7 +101,11 @@ def build_network(cfg: DictConfig, template_joints: torch.Tensor, template_coars
 
 
 def build_model(cfg: DictConfig, body: BodyModel, with_backbone: bool = False) -> tuple[MPTModel, MeshLevels]:
-    """The MPT network of ``cfg.model`` (templates from the body model's rest pose) and the mesh levels."""
+    """The MPT network of ``cfg.model`` (templates from the body model's rest pose) and the mesh levels.
+
+    The initial weights are a function of ``cfg.seed`` (so a resumed run and an uninterrupted one start alike).
+    """
+    torch.manual_seed(cfg.seed)
     levels = build_mesh_levels(cfg, body)
     template = body.template.detach().float().cpu()[None]  # (1, 6890, 3)
     h36m = torch.einsum("jv,bvc->bjc", body.h36m_regressor.cpu(), template)[0]  # (17, 3)
