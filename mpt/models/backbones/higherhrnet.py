@@ -20,6 +20,8 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from torchvision.models.resnet import BasicBlock, Bottleneck
 
+from .common import check_images, official_init_
+
 # COCO-17 left/right swap used by flip testing (HigherHRNet lib/dataset/transforms/transforms.py FLIP_CONFIG['COCO']).
 COCO_FLIP_INDEX: tuple[int, ...] = (0, 2, 1, 4, 3, 6, 5, 8, 7, 10, 9, 12, 11, 14, 13, 16, 15)
 
@@ -49,19 +51,6 @@ def higherhrnet_stages(width: int) -> tuple[StageSpec, StageSpec, StageSpec]:
         StageSpec(4, (4, 4, 4), (w, 2 * w, 4 * w)),
         StageSpec(3, (4, 4, 4, 4), (w, 2 * w, 4 * w, 8 * w)),
     )
-
-
-def check_images(x: Tensor, multiple: int, owner: str) -> None:
-    """Raise a ValueError unless ``x`` is a float (B, 3, H, W) batch with H, W multiples of ``multiple``."""
-    if x.ndim != 4 or x.shape[1] != 3:
-        raise ValueError(f"{owner} expects images of shape (B, 3, H, W), got {tuple(x.shape)}")
-    if not x.is_floating_point():
-        raise ValueError(f"{owner} expects a floating-point image batch (ImageNet-normalised), got {x.dtype}")
-    h, w = x.shape[-2:]
-    if h % multiple or w % multiple:
-        raise ValueError(
-            f"{owner} needs H and W divisible by {multiple}, got {h}x{w}; resize or pad the crop (e.g. 224, 256, 512)"
-        )
 
 
 def _conv_bn(cin: int, cout: int, kernel: int, stride: int, relu: bool) -> nn.Sequential:
@@ -193,18 +182,7 @@ class HigherHRNet(nn.Module):
         self.deconv_layers = nn.ModuleList(
             [nn.Sequential(deconv, *(nn.Sequential(BasicBlock(c, c)) for _ in range(4)))]
         )
-        self._init_weights()
-
-    def _init_weights(self) -> None:
-        """Official from-scratch init: conv / deconv weights N(0, 0.001), biases 0, BN weight 1 and bias 0."""
-        for m in self.modules():
-            if isinstance(m, (nn.Conv2d, nn.ConvTranspose2d)):
-                nn.init.normal_(m.weight, std=0.001)
-                if m.bias is not None:
-                    nn.init.zeros_(m.bias)
-            elif isinstance(m, nn.BatchNorm2d):
-                nn.init.ones_(m.weight)
-                nn.init.zeros_(m.bias)
+        official_init_(self.modules())  # official from-scratch init (pose_higher_hrnet.py)
 
     @staticmethod
     def _run_stage(transition: nn.ModuleList, stage: nn.Sequential, ys: list[Tensor]) -> list[Tensor]:

@@ -14,7 +14,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from torchvision.models.resnet import BasicBlock, Bottleneck, ResNet
 
-from .higherhrnet import check_images
+from .common import check_images, official_init_
 
 # Blocks per stage (pose_resnet.py resnet_spec, identical to torchvision's ResNet definitions).
 RESNET_SPEC: dict[int, tuple[type[BasicBlock] | type[Bottleneck], list[int]]] = {
@@ -56,18 +56,7 @@ class PoseResNet(nn.Module):
             cin = DECONV_CHANNELS
         self.deconv_layers = nn.Sequential(*head)
         self.final_layer = nn.Conv2d(DECONV_CHANNELS, num_joints, 1)
-        self._init_head()
-
-    def _init_head(self) -> None:
-        """Official head init (pose_resnet.py init_weights): deconv / final conv N(0, 0.001), BN 1 / 0, bias 0."""
-        for m in [*self.deconv_layers, self.final_layer]:
-            if isinstance(m, (nn.ConvTranspose2d, nn.Conv2d)):
-                nn.init.normal_(m.weight, std=0.001)
-                if m.bias is not None:
-                    nn.init.zeros_(m.bias)
-            elif isinstance(m, nn.BatchNorm2d):
-                nn.init.ones_(m.weight)
-                nn.init.zeros_(m.bias)
+        official_init_([*self.deconv_layers, self.final_layer])  # head init of pose_resnet.py init_weights
 
     def forward(self, x: Tensor) -> Tensor:
         check_images(x, 32, "PoseResNet")
