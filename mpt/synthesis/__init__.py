@@ -4,7 +4,6 @@ from mpt.synthesis.heatmaps import crop_to_map, gaussian_heatmaps, inside_map
 from mpt.synthesis.masking import count_masked, keep_masks, mask_joints
 from mpt.synthesis.masks import barycentric_grid, rasterize_mask
 from mpt.synthesis.pipeline import (
-    SparseRegressor,
     SynthesisOptions,
     Synthesizer,
     ViewParams,
@@ -12,7 +11,7 @@ from mpt.synthesis.pipeline import (
 )
 
 __all__ = [
-    "SparseRegressor", "SynthesisOptions", "Synthesizer", "ViewParams", "barycentric_grid", "count_masked",
+    "SynthesisOptions", "Synthesizer", "ViewParams", "barycentric_grid", "count_masked",
     "crop_to_map", "gaussian_heatmaps", "inside_map", "keep_masks", "mask_joints", "rasterize_mask",
     "synthesize_reference_numpy",
 ]  # fmt: skip

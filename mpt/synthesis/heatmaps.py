@@ -34,11 +34,11 @@ def gaussian_heatmaps(points: torch.Tensor, visible: torch.Tensor, size: int, si
     """Draw one Gaussian per keypoint: (B, J, 2) map pixels, (B, J) bool -> (B, J, size, size).
 
     The value is 1 at the keypoint (exactly, when it lies on a pixel centre). Keypoints that are not visible,
-    outside the map or not finite give all-zero maps. Output dtype/device follow ``points`` (float32 for
-    integer or half inputs is not promised: pass float32 points for float32 maps).
+    outside the map or not finite give all-zero maps. The maps have the dtype and device of ``points``
+    (floating point).
     """
-    if points.dim() != 3 or points.shape[-1] != 2:
-        raise ValueError(f"points must have shape (B, J, 2) in map pixels, got {tuple(points.shape)}")
+    if points.dim() != 3 or points.shape[-1] != 2 or not points.is_floating_point():
+        raise ValueError(f"points must be floating (B, J, 2) map pixels, got {points.dtype} {tuple(points.shape)}")
     if visible.shape != points.shape[:2]:
         raise ValueError(f"visible must have shape {tuple(points.shape[:2])} (B, J), got {tuple(visible.shape)}")
     if size <= 0:

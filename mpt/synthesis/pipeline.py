@@ -44,7 +44,7 @@ from mpt.synthesis.heatmaps import gaussian_heatmaps, inside_map
 from mpt.synthesis.masking import keep_masks, random_uniform
 from mpt.synthesis.masks import rasterize_mask
 
-__all__ = ["SparseRegressor", "SynthesisOptions", "Synthesizer", "ViewParams", "synthesize_reference_numpy"]
+__all__ = ["SynthesisOptions", "Synthesizer", "ViewParams", "synthesize_reference_numpy"]
 
 NUM_KEYPOINTS = len(J.COCO_KEYPOINT_NAMES)  # 17 heatmap channels, COCO order
 KINDS = ("heatmap", "mask")
@@ -55,8 +55,12 @@ MIN_BODY_DEPTH = 0.05  # metres: a body closer to (or behind) its camera than th
 class SynthesisOptions:
     """How maps are made; the defaults are configs/input/heatmap.yaml (224 maps for a 224 crop).
 
-    sigma is in pixels of the ``size`` map. scale_jitter multiplies the box side, center_jitter shifts the box
-    centre by up to that fraction of its side per axis (training only).
+    sigma is in pixels of the ``size`` map: 8 at 224 is SimpleBaseline's SIGMA 2 on its 1/4-resolution maps
+    (leoxiaobin/deep-high-resolution-net.pytorch, experiments/coco/resnet/res101_256x192_d256x3_adam_lr1e-3.yaml)
+    scaled to the crop; HigherHRNet's sigma 2 on its 1/2-resolution head would be 4 (DESIGN.md section 3), so it
+    is an option. crop_scale 1.2 is METRO's box scale factor (microsoft/MeshTransformer,
+    metro/tools/tsv_demo_h36m.py). scale_jitter multiplies the box side, center_jitter shifts the box centre by up
+    to that fraction of its side per axis (training only; our choices, MPT does not publish them).
     """
 
     kind: str = "heatmap"
@@ -156,27 +160,6 @@ def _check_batch(batch: dict[str, torch.Tensor], device: torch.device) -> dict[s
     return out
 
 
-class SparseRegressor:
-    """A (J, V) joint regressor applied through its non-zero columns only: (B, V, 3) -> (B, J, 3).
-
-    Human3.6M regressors use a few vertices per joint (METRO's J_regressor_h36m_correct.npy: 4-9, FACTS.md
-    section 4; the demo body's: 12), so gathering those replaces a pass over all 6890 (measured on the demo
-    regressor, B = 256, one CPU thread: 1.1 ms instead of 22 ms for the dense einsum). Equal to the dense
-    product for any matrix.
-    """
-
-    def __init__(self, regressor: torch.Tensor) -> None:
-        if regressor.dim() != 2:
-            raise ValueError(f"regressor must be (J, V), got {tuple(regressor.shape)}")
-        self.columns = torch.nonzero(regressor.abs().sum(dim=0) > 0).flatten()  # (C,)
-        self.weights = regressor[:, self.columns]  # (J, C)
-
-    def __call__(self, vertices: torch.Tensor) -> torch.Tensor:
-        if self.weights.device != vertices.device:
-            self.columns, self.weights = self.columns.to(vertices.device), self.weights.to(vertices.device)
-        return torch.matmul(self.weights.to(vertices.dtype), vertices[:, self.columns])  # (J, C) @ (B, C, 3)
-
-
 class Synthesizer:
     """Batched pre-training sample synthesis (module docstring) for one body model and one camera set.
 
@@ -208,7 +191,6 @@ class Synthesizer:
         centre = torch.as_tensor(centre, dtype=torch.float32).flatten()
         if centre.shape != (3,) or not bool(torch.isfinite(centre).all()):
             raise ValueError(f"volume_center must be 3 finite numbers (metres, world), got {centre.tolist()}")
-        self._h36m = SparseRegressor(body.h36m_regressor)
         self._cameras = cameras.to(dtype=torch.float32)
         self._zero_skew = bool((cameras.K[:, 0, 1] == 0).all()) and bool((cameras.K[:, 0, 0] > 0).all()) and bool(
             (cameras.K[:, 1, 1] > 0).all()
@@ -341,7 +323,7 @@ class Synthesizer:
         cam_t = torch.baddbmm(b.unsqueeze(2), A, vertices.transpose(1, 2))  # (B, 3, V)
         verts_cam = cam_t.transpose(1, 2)  # (B, V, 3) view
         joints_cam = torch.baddbmm(b.unsqueeze(1), joints, A.transpose(1, 2))  # (B, 24, 3)
-        h36m = self._h36m(verts_cam)  # (B, 17, 3), = body.h36m_joints(verts_cam)
+        h36m = self.body.h36m_joints(verts_cam)  # (B, 17, 3)
         pelvis = h36m[:, J.H36M_PELVIS]  # (B, 3)
         j14 = h36m_to_j14(h36m)  # (B, 14, 3)
         coco = self.body.coco_keypoints(verts_cam, joints_cam)  # (B, 17, 3)

@@ -11,7 +11,6 @@ from scipy.spatial.transform import Rotation
 from mpt.body.joints import H36M_TO_J14
 from mpt.geometry import capture_volume_center, h36m_s1_cameras, virtual_cameras
 from mpt.synthesis import SynthesisOptions, Synthesizer, synthesize_reference_numpy
-from mpt.synthesis.pipeline import SparseRegressor
 from tests.synthesis.test_masks import fillpoly_reference, iou
 
 B = 6
@@ -154,14 +153,6 @@ def test_masked_heatmap_modeling_and_peaks(demo_body) -> None:
     assert (arg[vis] - kp[vis]).abs().max() <= 0.5 + 1e-3
     in_crop = (ev["keypoints2d"].abs() < 1).all(dim=-1)
     assert torch.equal(vis, in_crop)  # nothing is behind a camera or outside its image here
-
-
-def test_sparse_regressor_equals_dense_product() -> None:
-    rng = np.random.default_rng(0)
-    reg = rng.random((17, 300)) * (rng.random((17, 300)) < 0.03)
-    verts = rng.normal(size=(4, 300, 3))
-    got = SparseRegressor(torch.tensor(reg))(torch.tensor(verts))
-    np.testing.assert_allclose(got.numpy(), np.einsum("jv,bvc->bjc", reg, verts), atol=1e-12)
 
 
 def test_camera_choice(demo_body) -> None:
