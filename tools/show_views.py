@@ -1,7 +1,8 @@
 """Pictures of the pre-training views: the 8 virtual cameras from above, and one pose's heatmaps in each view.
 
     python tools/show_views.py --assets DIR --out DIR      # demo body (generated into DIR when absent)
-    python tools/show_views.py --smpl data/body_models/smpl --regressor data/body_models/J_regressor_h36m_correct.npy --out DIR
+    python tools/show_views.py --smpl data/body_models/smpl \
+        --regressor data/body_models/J_regressor_h36m_correct.npy --out DIR
 
 Writes ``cameras_topdown.png`` (world x-y plane, like the paper's Figure 1: the 4 Human3.6M S1 cameras and the 4
 interpolated ones with their viewing directions, around the body's footprint at the capture-volume centre) and

@@ -16,6 +16,7 @@ import logging
 import math
 import multiprocessing
 import os
+import sys
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from functools import partial
@@ -46,6 +47,7 @@ from mpt.data.motion_cache import (
     SPLITS,
     array_path,
 )
+from mpt.errors import MptError
 
 log = logging.getLogger(__name__)
 
@@ -55,7 +57,7 @@ PART_VERSION = 1
 AMASS_DNN_VAL_DATASETS = ("HumanEva", "MPI_HDM05", "SFU", "MPI_mosh")
 
 
-class CacheBuildError(RuntimeError):
+class CacheBuildError(MptError, RuntimeError):
     """Building the cache cannot go on; the message names the file and what to do."""
 
 
@@ -192,8 +194,8 @@ def _write_split_arrays(out_dir: Path, split: str, members: list[FileResult]) ->
 
 
 def _remove_stale_temps(out_dir: Path) -> None:
-    """Delete temp files left by an interrupted earlier run (names end in .tmp-<pid>)."""
-    for p in out_dir.rglob("*.tmp-*"):
+    """Delete temp files left by an interrupted earlier run (mpt.atomic names them '.<target>.<random><suffix>')."""
+    for p in out_dir.rglob(".*.*"):
         if p.is_file():
             p.unlink(missing_ok=True)
 
@@ -339,8 +341,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = ap.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(message)s")
     val = [d.strip() for d in args.val_datasets.split(",") if d.strip()] if args.val_datasets else None
-    manifest = prepare_amass(args.amass_root, args.out, val_fraction=args.val_fraction, val_datasets=val,
-                             target_fps=args.target_fps, min_pose_change_deg=args.min_pose_change_deg,
-                             seed=args.seed, workers=args.workers)
+    try:
+        manifest = prepare_amass(args.amass_root, args.out, val_fraction=args.val_fraction, val_datasets=val,
+                                 target_fps=args.target_fps, min_pose_change_deg=args.min_pose_change_deg,
+                                 seed=args.seed, workers=args.workers)
+    except (MptError, FileNotFoundError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
     print(format_summary(manifest))
     return 0

@@ -12,6 +12,7 @@ inference without DeepSpeed.
 from __future__ import annotations
 
 import hashlib
+import pickle
 import shutil
 from pathlib import Path
 from typing import Any
@@ -47,7 +48,11 @@ def save_checkpoint(engine: Any, ckpt_dir: str | Path, step: int, client_state: 
     """Save on every rank (DeepSpeed needs all of them), then move ``latest`` and prune old tags on rank 0."""
     ckpt_dir = Path(ckpt_dir)
     tag = tag_for(step)
-    engine.save_checkpoint(str(ckpt_dir), tag=tag, client_state=client_state, save_latest=False)
+    try:
+        engine.save_checkpoint(str(ckpt_dir), tag=tag, client_state=client_state, save_latest=False)
+    except OSError as exc:  # e.g. a full disk: 'latest' still names the previous, complete checkpoint
+        raise MptError(f"could not write checkpoint {ckpt_dir / tag} ({exc}); {ckpt_dir / LATEST} still names the "
+                       "previous complete checkpoint, so train.resume=true continues from it once there is room") from exc
     barrier()
     if is_main:
         with atomic_path(ckpt_dir / LATEST) as tmp:
@@ -65,11 +70,17 @@ def load_checkpoint(engine: Any, ckpt_dir: str | Path, module_only: bool = False
     tag = latest_tag(ckpt_dir)
     if tag is None:
         return None
-    path, client = engine.load_checkpoint(str(ckpt_dir), tag=tag, load_module_only=module_only,
-                                          load_optimizer_states=not module_only,
-                                          load_lr_scheduler_states=not module_only)  # fmt: skip
+    folder = Path(ckpt_dir) / tag
+    damaged = (f"{folder}: this checkpoint is damaged or incomplete; point {Path(ckpt_dir) / LATEST} at an older "
+               "step folder (or delete it to start over)")  # fmt: skip
+    try:
+        path, client = engine.load_checkpoint(str(ckpt_dir), tag=tag, load_module_only=module_only,
+                                              load_optimizer_states=not module_only,
+                                              load_lr_scheduler_states=not module_only)  # fmt: skip
+    except (RuntimeError, AssertionError, OSError, EOFError, KeyError, pickle.UnpicklingError) as exc:
+        raise MptError(f"{damaged} ({type(exc).__name__}: {exc})") from exc
     if path is None:
-        raise MptError(f"{Path(ckpt_dir) / tag}: DeepSpeed could not load this checkpoint; it may be damaged")
+        raise MptError(damaged)
     return client or {}
 
 

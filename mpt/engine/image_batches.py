@@ -79,6 +79,7 @@ def step_loader(mixed: MixedDataset, cfg: DictConfig, rank: int, world_size: int
     loader = DataLoader(_EpochItems(mixed), batch_sampler=_StepBatches(sampler, cfg.train.micro_batch,
                                                                         start_micro_step),
                         num_workers=cfg.train.num_workers, pin_memory=pin_memory,
+                        generator=torch.Generator().manual_seed(cfg.seed),  # not the global RNG: exact resume
                         persistent_workers=cfg.train.num_workers > 0)  # fmt: skip
     return iter(loader)
 

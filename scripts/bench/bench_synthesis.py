@@ -2,7 +2,8 @@
 
     python scripts/bench/bench_synthesis.py                        # demo body, batch 256, 224x224 maps, CPU
     python scripts/bench/bench_synthesis.py --device cuda
-    python scripts/bench/bench_synthesis.py --smpl data/body_models/smpl --regressor data/body_models/J_regressor_h36m_correct.npy
+    python scripts/bench/bench_synthesis.py --smpl data/body_models/smpl \
+        --regressor data/body_models/J_regressor_h36m_correct.npy
 
 Two comparisons on the same random draws (camera, heading, box jitter, masked joints):
   * SMPL forward excluded: both start from posed bodies (vertices, joints); the torch side is Synthesizer.render,
@@ -121,9 +122,9 @@ def main(argv: list[str] | None = None) -> None:
             rows["excluded"][n] = best_ms(excl, device, args.repeats)
             rows["included"][n] = best_ms(incl, device, args.repeats)
         # One intra-op thread while the reference runs: its batch-1 SMPL calls gain nothing from threads, and idle
-        # OpenMP workers spinning between the tiny calls steal the core the numpy loop runs on (measured: up to
-        # 3x slower on a 2-core machine). A DataLoader worker, where such per-item code runs, uses one thread too.
-        # This favours the reference, so the ratios are conservative.
+        # OpenMP workers spinning between the tiny calls steal the core the numpy loop runs on (measured on a
+        # shared 2-core machine, 64 samples: 3.9-5.4 s with 2 threads, 0.36-0.77 s with 1). A DataLoader worker,
+        # where such per-item code runs, uses one thread too. This favours the reference: conservative ratios.
         torch.set_num_threads(1)
         diffs = {}
         ref_ms = {}

@@ -1,0 +1,175 @@
+#!/usr/bin/env bash
+# GPU check on a lent machine (one H100 / H200; torch 2.11 preinstalled; no DeepSpeed, smplx or hydra; no network):
+# demo assets -> motion cache -> demo image sets, then
+#   1. pre-training throughput (scripts/bench/bench_pretrain.py, model=mpt, batch 32) in fp32 and with --deepspeed bf16
+#   2. heatmap synthesis, batched torch vs per-sample numpy (scripts/bench/bench_synthesis.py --device cuda)
+#   3. fine-tuning throughput: python -m mpt.cli.finetune with train.max_steps, samples/s read from metrics.jsonl
+# and a summary of the numbers. About 4-5 minutes on an H100; every step has its own time limit. Should
+# bench_pretrain.py fail in bf16, the bf16 number comes from a short mpt-pretrain run instead.
+#
+#   bash scripts/bench/gpu.sh              all of the above
+#   bash scripts/bench/gpu.sh --finetune   only the set-up and step 3
+#
+# Through the device tool: run(command="bash scripts/bench/gpu.sh", carry=[".whl"], timeout_s=480). Logs go to
+# $OUT (returned by the tool) when it is set, else to $WORK/logs.
+#
+# Wheels for the device's Python 3.12, downloaded here into the repo's git-ignored .whl/ (the device has no network;
+# torch, numpy, scipy, opencv, matplotlib, tensorboard, safetensors, tqdm, einops, msgpack, ninja, psutil, py-cpuinfo,
+# packaging and PyYAML are already there):
+#   P="--no-deps --only-binary=:all: --python-version 3.12 --implementation cp --platform manylinux_2_28_x86_64"
+#   P="$P --platform manylinux_2_27_x86_64 --platform manylinux_2_17_x86_64 --platform manylinux2014_x86_64"
+#   python3 -m pip download $P --platform manylinux1_x86_64 -d .whl smplx==0.1.28 hydra-core==1.3.8 \
+#     omegaconf==2.3.1 pydantic==2.14.4 pydantic-core==2.50.5 annotated-types==0.8.0 typing-inspection==0.4.5 \
+#     typing-extensions==4.16.0 hjson==3.1.0 fast-simplification==0.2.0 trimesh==5.2.0
+#   # DeepSpeed and antlr4 are published as source only: build pure-Python wheels (no ops compiled; DeepSpeed
+#   # JIT-builds an op on the GPU only if a run asks for one, and mpt asks for none: torch's fused Adam is used)
+#   DS_BUILD_OPS=0 python3 -m pip wheel --no-deps -w .whl deepspeed==0.19.8 antlr4-python3-runtime==4.9.3
+# giving (6.4 MB):
+#   annotated_types-0.8.0-py3-none-any.whl           antlr4_python3_runtime-4.9.3-py3-none-any.whl
+#   deepspeed-0.19.8-py3-none-any.whl                hjson-3.1.0-py3-none-any.whl
+#   fast_simplification-0.2.0-cp312-cp312-manylinux_2_24_x86_64.manylinux_2_28_x86_64.whl
+#   hydra_core-1.3.8-py3-none-any.whl                omegaconf-2.3.1-py3-none-any.whl
+#   pydantic-2.14.4-py3-none-any.whl                 smplx-0.1.28-py3-none-any.whl
+#   pydantic_core-2.50.5-cp312-cp312-manylinux2014_x86_64.manylinux_2_17_x86_64.whl
+#   trimesh-5.2.0-py3-none-any.whl                   typing_extensions-4.16.0-py3-none-any.whl
+#   typing_inspection-0.4.5-py3-none-any.whl
+#
+# Every setting below can be overridden from the environment; a CPU smoke test of this script:
+#   DEVICE=cpu PYTHON=.venv/bin/python PT_MODEL=tiny PT_INPUT=heatmap56 PT_BATCH=4 PT_STEPS=2 SYN_BATCH=8 SYN_SIZE=56 \
+#   FT_MODEL=tiny FT_INPUT=heatmap56 FT_BACKBONE=higherhrnet_w32 FT_BATCH=2 FT_STEPS=4 FT_WORKERS=0 \
+#   bash scripts/bench/gpu.sh
+set -euo pipefail
+
+MODE=all
+case "${1:-}" in
+  "" | --all) ;;
+  --finetune) MODE=finetune ;;
+  *) echo "usage: $0 [--all | --finetune]" >&2; exit 2 ;;
+esac
+
+REPO=$(cd "$(dirname "$0")/../.." && pwd)
+PY=${PYTHON:-python3}
+DEVICE=${DEVICE:-cuda}
+WORK=${WORK:-/tmp/mpt_gpu}
+LOGS=${OUT:-$WORK/logs}
+PT_MODEL=${PT_MODEL:-mpt} PT_INPUT=${PT_INPUT:-heatmap} PT_BATCH=${PT_BATCH:-32} PT_STEPS=${PT_STEPS:-10}
+PT_PRECISIONS=${PT_PRECISIONS:-"zero0 bf16"}  # deepspeed config groups: zero0 = fp32, bf16
+SYN_BATCH=${SYN_BATCH:-256} SYN_SIZE=${SYN_SIZE:-224}
+FT_MODEL=${FT_MODEL:-mpt} FT_INPUT=${FT_INPUT:-heatmap} FT_BACKBONE=${FT_BACKBONE:-higherhrnet_w48}
+FT_BATCH=${FT_BATCH:-32} FT_STEPS=${FT_STEPS:-30} FT_WORKERS=${FT_WORKERS:-8} FT_PRECISION=${FT_PRECISION:-bf16}
+STEP_LIMIT=${STEP_LIMIT:-150}  # seconds per step
+mkdir -p "$WORK" "$LOGS"
+cd "$WORK"  # outside the checkout, so `python -m mpt...` imports the copy below (which includes mpt.configs)
+export PYTHONUNBUFFERED=1 TOKENIZERS_PARALLELISM=false
+start=$(date +%s)
+SUMMARY=()
+step() { printf '\n== %s (%ss)\n' "$1" "$(( $(date +%s) - start ))"; }
+note() { SUMMARY+=("$1"); }
+# run NAME CMD...: time-limited, output to the terminal and $LOGS/NAME.log; a failure is noted and returns 1
+run() {
+  local name=$1 rc; shift
+  set +e
+  timeout "$STEP_LIMIT" "$@" 2>&1 | tee "$LOGS/$name.log"
+  rc=${PIPESTATUS[0]}
+  set -e
+  [ "$rc" -eq 0 ] && return 0
+  note "$name: FAILED (exit $rc$([ "$rc" -eq 124 ] && echo ", over ${STEP_LIMIT}s"); see $LOGS/$name.log)"
+  return 1
+}
+# rate_of METRICS.JSONL GLOBAL_BATCH: samples/s between the first logged step from 5 on and the last one
+rate_of() {
+  "$PY" - "$1" "$2" <<'EOF' || echo "(could not read $1)"
+import json, sys
+rows = [r for r in map(json.loads, open(sys.argv[1])) if r["kind"] == "train"]
+first = next((r for r in rows if r["step"] >= 5), rows[0])
+last = rows[-1]
+if last["step"] > first["step"]:
+    rate = (last["step"] - first["step"]) * int(sys.argv[2]) / (last["time"] - first["time"])
+    print(f"{rate:.4g} samples/s over steps {first['step']}..{last['step']} (last logged window "
+          f"{last['samples_per_s']:.4g}); loss {rows[0]['loss']:.1f} -> {last['loss']:.1f}")
+else:
+    print(f"{last['samples_per_s']:.4g} samples/s (one logged window only)")
+EOF
+}
+# configs/deepspeed/{bf16,fp16}.yaml also cast buffers (BatchNorm statistics), which DeepSpeed keeps fp32 otherwise.
+ds_args() {
+  echo "deepspeed=$1"
+}
+finish() { step "summary"; printf '%s\n' "${SUMMARY[@]}" | tee "$LOGS/summary.txt"
+           echo "total $(( $(date +%s) - start )) s; logs in $LOGS"; }
+
+step "environment"
+if ! "$PY" -c "import deepspeed, smplx, hydra, omegaconf, fast_simplification, trimesh" 2>/dev/null; then
+  [ -d "$REPO/.whl" ] || { echo "error: DeepSpeed / smplx / hydra missing, no $REPO/.whl (see the header)" >&2; exit 2; }
+  "$PY" -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target "$WORK/site" \
+    "$REPO"/.whl/*.whl
+  export PYTHONPATH="$WORK/site${PYTHONPATH:+:$PYTHONPATH}"
+fi
+if ! "$PY" -c "import mpt.configs" 2>/dev/null; then
+  # mpt from the checkout without building it: a package folder of links to mpt/*, plus configs/ as mpt.configs
+  # (pyproject's package-dir mapping, which an install would set up)
+  rm -rf "$WORK/src" && mkdir -p "$WORK/src/mpt"
+  for entry in "$REPO"/mpt/*; do ln -s "$entry" "$WORK/src/mpt/$(basename "$entry")"; done
+  ln -s "$REPO/configs" "$WORK/src/mpt/configs"
+  export PYTHONPATH="$WORK/src:$REPO${PYTHONPATH:+:$PYTHONPATH}"  # $REPO for tools.*
+fi
+"$PY" - <<'EOF' | tee "$LOGS/environment.log"
+import deepspeed, torch
+import mpt.configs
+gpu = torch.cuda.get_device_name() if torch.cuda.is_available() else "no GPU"
+print(f"torch {torch.__version__}, deepspeed {deepspeed.__version__}, {gpu}, mpt from {mpt.configs.__path__[0]}")
+EOF
+note "$(tail -1 "$LOGS/environment.log")"
+
+step "demo assets, motion cache, image sets"
+DEMO=$WORK/demo
+{ run assets "$PY" "$REPO/tools/make_demo_assets.py" --out "$DEMO" \
+  && run cache "$PY" "$REPO/tools/prepare_amass.py" --amass-root "$DEMO/amass" --out "$DEMO/amass_cache" \
+       --val-datasets DemoMocapB --target-fps 30 \
+  && run tsv "$PY" "$REPO/tools/make_demo_tsv.py" --assets "$DEMO" --out "$DEMO/tsv" --n-train 96 --n-valid 16 \
+       --n-coco 64; } || { finish; exit 1; }
+
+if [ "$MODE" = all ]; then
+  for precision in $PT_PRECISIONS; do
+    step "pre-training throughput, model=$PT_MODEL, batch $PT_BATCH, deepspeed=$precision"
+    if run "pretrain_$precision" "$PY" "$REPO/scripts/bench/bench_pretrain.py" --assets "$DEMO" --model "$PT_MODEL" \
+      --input "$PT_INPUT" --batch "$PT_BATCH" --steps "$PT_STEPS" --warmup 3 --device "$DEVICE" \
+      --deepspeed "$precision"; then
+      note "pre-training $precision: $(grep -h 'whole step' "$LOGS/pretrain_$precision.log" | sed 's/  */ /g')"
+      note "  $(grep -h 'synthesis share' "$LOGS/pretrain_$precision.log")"
+      peak=$(grep -h 'peak GPU' "$LOGS/pretrain_$precision.log" || true)
+      [ -n "$peak" ] && note "  $peak"
+    elif [ "$precision" != zero0 ]; then
+      # bench_pretrain.py cannot cast the buffers: measure the same model and batch through mpt-pretrain instead
+      step "pre-training throughput through mpt-pretrain, deepspeed=$precision (buffers cast too)"
+      mapfile -t DS < <(ds_args "$precision")
+      rm -rf "$WORK/pretrain_$precision"
+      run "pretrain_cli_$precision" "$PY" -m mpt.cli.pretrain "model=$PT_MODEL" "input=$PT_INPUT" "${DS[@]}" \
+        "device=$DEVICE" "paths.data_root=$DEMO" "paths.output_dir=$WORK/pretrain_$precision" \
+        "train.micro_batch=$PT_BATCH" "train.max_steps=$((PT_STEPS + 10))" train.log_every=5 \
+        train.val_every=1000000 train.ckpt_every=1000000 train.max_val_samples=32 \
+        && note "pre-training $precision (mpt-pretrain): $(rate_of "$WORK/pretrain_$precision/metrics.jsonl" \
+          "$PT_BATCH")"
+    fi
+  done
+
+  step "heatmap synthesis: batched torch vs per-sample numpy"
+  if run synthesis "$PY" "$REPO/scripts/bench/bench_synthesis.py" --device "$DEVICE" --batch "$SYN_BATCH" \
+    --size "$SYN_SIZE" --assets "$DEMO" --repeats 5 --ref-repeats 1; then
+    while IFS= read -r line; do note "synthesis: $line"; done < <(grep -E '^(excluded|included)' "$LOGS/synthesis.log")
+  fi
+fi
+
+step "fine-tuning throughput: $FT_STEPS steps, model=$FT_MODEL, backbone=$FT_BACKBONE, batch $FT_BATCH, $FT_PRECISION"
+FT_RUN=$WORK/finetune
+rm -rf "$FT_RUN"
+mapfile -t FT_DS < <(ds_args "$FT_PRECISION")
+if run finetune "$PY" -m mpt.cli.finetune "model=$FT_MODEL" "input=$FT_INPUT" "backbone=$FT_BACKBONE" data=demo_mixed \
+  "${FT_DS[@]}" "device=$DEVICE" "paths.data_root=$DEMO" "paths.tsv=$DEMO/tsv" "paths.cache=$DEMO/cache" \
+  "paths.output_dir=$FT_RUN" "train.micro_batch=$FT_BATCH" "train.max_steps=$FT_STEPS" "train.num_workers=$FT_WORKERS" \
+  train.log_every=5 train.val_every=1000000 train.ckpt_every=1000000 train.max_val_samples=16; then
+  rate=$(rate_of "$FT_RUN/metrics.jsonl" "$FT_BATCH")
+  note "fine-tuning $FT_PRECISION, batch $FT_BATCH, $FT_WORKERS workers: $rate"
+fi
+
+finish
