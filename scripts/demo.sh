@@ -26,4 +26,16 @@ step "fine-tuning (HigherHRNet-w32 + pre-trained model, demo images)"
 .venv/bin/mpt-finetune experiment=demo_finetune
 step "evaluation (Human3.6M protocol 2 on the demo validation images)"
 .venv/bin/mpt-eval experiment=demo_eval
-step "done: pictures in $OUT/views, overlays in $OUT/eval/vis, metrics in $OUT/eval/eval.json"
+step "inference on a few demo images (mpt-infer: overlay PNG, OBJ/PLY mesh, JSON joints per image)"
+mkdir -p "$OUT/photos"
+$PY - "$DEMO/tsv/human3.6m" "$OUT/photos" <<'PYEOF'
+import base64, sys
+from pathlib import Path
+from mpt.data.tsv import TSVFile
+tsv, out = TSVFile(Path(sys.argv[1]) / "valid_protocol2.img.tsv"), Path(sys.argv[2])
+for i in range(0, min(len(tsv), 12), 4):  # three of the rendered validation images, as plain JPEG files
+    name, b64 = tsv[i][:2]
+    (out / Path(name).name).write_bytes(base64.b64decode(b64))
+PYEOF
+.venv/bin/mpt-infer checkpoint="$OUT/finetune" images="$OUT/photos" out="$OUT/infer"
+step "done: pictures in $OUT/views, overlays in $OUT/eval/vis and $OUT/infer, metrics in $OUT/eval/eval.json"

@@ -150,8 +150,14 @@ class BodyModel(nn.Module):
         """(B, 6890, 3) -> (B, 14, 3): the Human3.6M joints evaluated under protocol 2, METRO's order."""
         return h36m_to_j14(self.h36m_joints(vertices))
 
-    def coco_keypoints(self, vertices: torch.Tensor, joints: torch.Tensor) -> torch.Tensor:
-        """(B, 6890, 3), (B, 24, 3) -> (B, 17, 3) COCO keypoints."""
+    def smpl_joints(self, vertices: torch.Tensor) -> torch.Tensor:
+        """(B, 6890, 3) -> (B, 24, 3): SMPL's own joint regressor applied to any mesh (e.g. a predicted one)."""
+        return torch.einsum("jv,bvc->bjc", self.layers[self.genders[0]].J_regressor.to(vertices.dtype), vertices)
+
+    def coco_keypoints(self, vertices: torch.Tensor, joints: torch.Tensor | None = None) -> torch.Tensor:
+        """(B, 6890, 3), SMPL joints (B, 24, 3) -> (B, 17, 3) COCO keypoints; joints are regressed when None."""
+        if joints is None and self.coco_regressor is None:
+            joints = self.smpl_joints(vertices)
         if self.coco_regressor is not None:
             return torch.einsum("jv,bvc->bjc", self.coco_regressor, vertices)
         pool = torch.cat([joints, vertices[:, self._face_vertex_ids]], dim=1)  # (B, 24 + 5, 3)

@@ -1,27 +1,8 @@
-"""`mpt-finetune`: parse the Hydra config, then call :func:`mpt.engine.finetune.finetune`."""
+"""`mpt-finetune`: compose ``configs/finetune.yaml`` with the command-line overrides, then run :func:`mpt.engine.finetune.finetune`."""
 
-from __future__ import annotations
+from mpt.cli.common import hydra_app
 
-import hydra
-from omegaconf import DictConfig
-
-from mpt.cli.common import run_cli
-from mpt.config import CONFIG_PATH, register_configs
-
-
-@hydra.main(config_path=CONFIG_PATH, config_name="finetune", version_base="1.3")
-def _app(cfg: DictConfig) -> None:
-    from mpt.engine.finetune import (
-        finetune,  # imported here so `--help` and config errors stay fast
-    )
-
-    run_cli(finetune, cfg)
-
-
-def main() -> None:
-    register_configs()
-    _app()
-
+main = hydra_app("finetune", "mpt.engine.finetune:finetune")
 
 if __name__ == "__main__":
     main()

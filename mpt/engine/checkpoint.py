@@ -119,12 +119,14 @@ def load_exported(path: str | Path) -> tuple[dict[str, torch.Tensor], DictConfig
         if not p.is_file():
             raise MptError(f"{p} not found: an exported model folder holds model.safetensors, config.yaml and "
                            "model.sha256 (written by mpt-pretrain / mpt-finetune at the end of training)")  # fmt: skip
-    if digest.is_file():
-        want = digest.read_text().split()[0]
-        got = sha256_of(weights)
-        if got != want:
-            raise MptError(f"{weights}: sha256 {got} does not match {digest} ({want}); the file is truncated or "
-                           "was changed; copy it again")  # fmt: skip
+    if not digest.is_file():
+        raise MptError(f"{digest} not found: every export records the sha256 of its weights and mpt loads none "
+                       "without it; copy the whole export folder, or re-export from the run's checkpoint")  # fmt: skip
+    want = digest.read_text().split()[0] if digest.read_text().split() else ""
+    got = sha256_of(weights)
+    if got != want:
+        raise MptError(f"{weights}: sha256 {got} does not match {digest} ({want}); the file is truncated or "
+                       "was changed; copy it again")  # fmt: skip
     try:
         state = load_file(str(weights))
     except Exception as exc:  # safetensors raises its own SafetensorError

@@ -1,0 +1,532 @@
+"""``mpt-infer``: an exported MPT model on your own images -> mesh overlays, mesh files and joints as JSON.
+
+Pipeline (one call of :func:`infer`):
+  1. the export folder (model.safetensors + config.yaml + model.sha256) gives the architecture; the weights are
+     loaded through :func:`mpt.engine.builders.load_trained_model`, which verifies their sha256;
+  2. images are listed (a file, or the files of a folder; anything that is not an image, or does not decode, is
+     skipped with a message), and each person box is cropped exactly as fine-tuning and evaluation crop
+     (mpt.data.image_dataset: cv2 bilinear crop to 224 x 224, RGB / 255, ImageNet mean/std);
+  3. crops run through the model in batches of ``batch_size``;
+  4. per image: ``<name>_overlay.png`` (the shaded mesh over the image, optionally a side view next to it),
+     ``<name>_<k>.obj`` / ``.ply`` per person k, and ``<name>.json`` (joints, 2D projections, camera, box).
+
+Boxes. A person box is COCO's ``[x, y, w, h]`` in continuous pixel coordinates (the image spans [0, W] x [0, H],
+pixel i covers [i, i + 1), as COCO and Detectron2 define it); mpt's pixel centres are at integers
+(mpt.geometry.crop), so the crop centre is ``(x + w / 2 - 0.5, y + h / 2 - 0.5)``. The crop side is
+``box_scale * max(w, h)`` with METRO's scaleFactor 1.2 (microsoft/MeshTransformer metro/tools/tsv_demo_*.py).
+Without a boxes file the whole image is one box ``[0, 0, W, H]``. The boxes file is JSON, one of:
+  - a list of ``{"file_name": ..., "bbox": [x, y, w, h]}`` or ``{"image_id": ..., "bbox": [...]}`` entries (a
+    COCO *results* file is such a list). ``file_name`` matches the image's path relative to the images folder, or
+    its base name; ``image_id`` matches an image whose file stem equals it, also as an integer (COCO's
+    ``000000397133.jpg`` is image_id 397133);
+  - a COCO *annotations* file: ``{"images": [{"id", "file_name"}, ...], "annotations": [{"image_id", "bbox"},
+    ...]}``, image_id resolved through ``images``.
+  Optional keys per entry: ``category_id`` (only 1, COCO's person, is used), ``iscrowd`` (1 is skipped),
+  ``score`` (entries below ``min_box_score`` are skipped). Images with no box are skipped with a message.
+
+Outputs. 3D joints and meshes are in metres, in the camera's orientation (x right, y down, z away from the
+camera, as the training targets), relative to the predicted Human3.6M pelvis (joint 0 of H36M-17). The weak-
+perspective camera ``(s, tx, ty)`` written to the JSON applies to these pelvis-relative coordinates:
+``u = cx + size / 2 * s * (X + tx)``, ``v = cy + size / 2 * s * (Y + ty)`` with the crop centre ``(cx, cy)`` and
+side ``size`` in image pixels (the model's [-1, 1] crop frame mapped back through the inverse crop transform).
+COCO-17 keypoints come from BodyModel.coco_keypoints: SMPL's joint regressor on the predicted mesh + face vertices.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import cv2
+import numpy as np
+import torch
+from omegaconf import DictConfig, OmegaConf
+from omegaconf.errors import OmegaConfBaseException
+
+from mpt.atomic import atomic_path, write_json_atomic
+from mpt.body import BodyModel
+from mpt.body.joints import COCO_KEYPOINT_NAMES, H36M_JOINT_NAMES, H36M_PELVIS
+from mpt.data.image_dataset import IMAGENET_MEAN, IMAGENET_STD
+from mpt.errors import MptError
+from mpt.geometry.crop import crop_image, normalized_to_crop, points_from_crop
+
+__all__ = [
+    "CROP_SIZE",
+    "IMAGE_SUFFIXES",
+    "PersonBox",
+    "Predictor",
+    "build_predictor",
+    "crop_people",
+    "export_folder",
+    "infer",
+    "list_images",
+    "load_image_model",
+    "normalize_crops",
+    "read_boxes",
+    "read_export_config",
+    "render_people",
+    "to_image_pixels",
+    "write_bytes",
+    "write_mesh",
+]
+
+log = logging.getLogger("mpt.infer")
+
+CROP_SIZE = 224  # the image crop of fine-tuning and evaluation (mpt.engine.image_batches.build_image_set)
+IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff"})
+COCO_PERSON = 1  # COCO's category_id of a person
+EXPORT_FILES = ("model.safetensors", "config.yaml", "model.sha256")
+MESH_FORMATS = ("obj", "ply")
+_EXPORT_HELP = ("an export folder holds model.safetensors, config.yaml and model.sha256 (written by mpt-pretrain / "
+                "mpt-finetune at the end of training, or by mpt-export)")  # fmt: skip
+
+
+# ----------------------------------------------------------------------------------------------- the model
+
+
+def export_folder(checkpoint: str | Path | None) -> Path:
+    """The export folder named by ``checkpoint`` (the folder or its model.safetensors); every file must be there.
+
+    model.sha256 is required here (load_exported alone accepts a folder without it), so every weight file that
+    inference or ONNX export reads has been checked against its recorded digest.
+    """
+    if checkpoint is None:
+        raise MptError("give the model: checkpoint=<export folder of mpt-pretrain / mpt-finetune / mpt-export>")
+    path = Path(checkpoint)
+    folder = path.parent if path.name == "model.safetensors" else path
+    if not folder.is_dir():
+        raise MptError(f"checkpoint {path} does not exist or is not a folder; {_EXPORT_HELP}")
+    for name in EXPORT_FILES:
+        if not (folder / name).is_file():
+            raise MptError(f"{folder / name} not found; {_EXPORT_HELP}")
+    return folder
+
+
+def read_export_config(folder: Path) -> DictConfig:
+    """The resolved training config saved with an export (architecture of the model)."""
+    path = folder / "config.yaml"
+    try:
+        cfg = OmegaConf.load(path)
+    except (OSError, ValueError, OmegaConfBaseException) as exc:  # yaml errors derive from ValueError
+        raise MptError(f"{path} is not a readable YAML config ({exc}); export the model again") from None
+    if not isinstance(cfg, DictConfig) or any(k not in cfg for k in ("model", "input", "backbone")):
+        raise MptError(f"{path} lacks the model / input / backbone nodes of an mpt config; export the model again")
+    return cfg
+
+
+def load_image_model(cfg: DictConfig, device: torch.device) -> tuple[torch.nn.Module, BodyModel, DictConfig]:
+    """Body model and image model (backbone included, sha256-verified weights) of the export ``cfg.checkpoint``.
+
+    The architecture (model, input, body, and a trained backbone) comes from the export's config; paths, device and
+    ``backbone.weights`` (only used for a pre-training export, which has no pose-network weights) from ``cfg``.
+    Returns (model in eval mode, body, the merged config).
+    """
+    from mpt.engine.builders import build_body_model, load_trained_model
+    from mpt.engine.evaluate import model_config
+
+    folder = export_folder(cfg.checkpoint)
+    trained = read_export_config(folder)
+    try:
+        mcfg = model_config(cfg, trained)
+    except OmegaConfBaseException as exc:
+        raise MptError(f"{folder / 'config.yaml'} does not fit this version's config schema ({exc}); "
+                       "export the model again with this version of mpt") from None  # fmt: skip
+    body = build_body_model(mcfg).to(device)
+    model = load_trained_model(folder, mcfg, body, with_backbone=True).to(device).eval()
+    return model, body, mcfg
+
+
+def normalize_crops(crops: torch.Tensor, device: torch.device) -> torch.Tensor:
+    """(B, S, S, 3) uint8 RGB -> (B, 3, S, S) float32 on ``device``: / 255, then ImageNet mean/std, as
+    mpt.data.image_dataset does for training and evaluation."""
+    x = crops.to(device, non_blocking=True).permute(0, 3, 1, 2).float() / 255.0
+    mean = torch.tensor(IMAGENET_MEAN, device=device).view(1, 3, 1, 1)
+    std = torch.tensor(IMAGENET_STD, device=device).view(1, 3, 1, 1)
+    return (x - mean) / std
+
+
+class Predictor:
+    """An image model and its body model on one device: uint8 crops -> pelvis-relative people.
+
+    ``__call__(crops (B, S, S, 3) uint8 RGB)`` returns tensors on the device: ``vertices`` (B, 6890, 3),
+    ``h36m17`` (B, 17, 3), ``coco17`` (B, 17, 3) (metres, relative to the H36M pelvis) and ``camera`` (B, 3),
+    the weak-perspective (s, tx, ty) for those pelvis-relative coordinates in the crop's [-1, 1] frame.
+    """
+
+    def __init__(self, model: torch.nn.Module, body: BodyModel, device: torch.device) -> None:
+        self.model, self.body, self.device = model, body, device
+        self.faces = body.faces.to(device)
+
+    @torch.inference_mode()
+    def __call__(self, crops: torch.Tensor) -> dict[str, torch.Tensor]:
+        out = self.model(normalize_crops(crops, self.device))
+        vertices = out["vertices"].float()  # (B, 6890, 3), the model's frame
+        if not bool(torch.isfinite(vertices).all() and torch.isfinite(out["camera"]).all()):
+            raise MptError("the model predicted NaN or inf values: its weights are damaged or training diverged; "
+                           "export it again from a good checkpoint")  # fmt: skip
+        h36m = self.body.h36m_joints(vertices)  # (B, 17, 3)
+        coco = self.body.coco_keypoints(vertices)  # (B, 17, 3): SMPL joints of the mesh + face vertices
+        pelvis = h36m[:, H36M_PELVIS]  # (B, 3)
+        camera = out["camera"].float().clone()
+        camera[:, 1:] += pelvis[:, :2]  # s * (X + t) == s * ((X - p) + (t + p_xy))
+        return {"vertices": vertices - pelvis[:, None], "h36m17": h36m - pelvis[:, None],
+                "coco17": coco - pelvis[:, None], "camera": camera}  # fmt: skip
+
+
+def build_predictor(cfg: DictConfig) -> Predictor:
+    """:class:`Predictor` for ``cfg.checkpoint`` on ``cfg.device`` (auto | cpu | cuda)."""
+    from mpt.engine.distributed import resolve_device
+
+    device = resolve_device(cfg.device)
+    model, body, _ = load_image_model(cfg, device)
+    return Predictor(model, body, device)
+
+
+# ------------------------------------------------------------------------------------------ images and boxes
+
+
+@dataclass(frozen=True)
+class PersonBox:
+    """A person box ``[x, y, w, h]`` in COCO's continuous pixel coordinates, with the detector score if given."""
+
+    xywh: tuple[float, float, float, float]
+    score: float | None = None
+
+
+def list_images(path: str | Path) -> tuple[list[Path], list[tuple[Path, str]]]:
+    """The image files named by ``path`` (a file, or a folder's files, sorted) and the skipped ones with why.
+
+    Folders are not descended into. Whether an image decodes is checked when it is read.
+    """
+    path = Path(path)
+    if path.is_file():
+        if path.suffix.lower() not in IMAGE_SUFFIXES:
+            raise MptError(f"{path} is not an image file (expected one of {sorted(IMAGE_SUFFIXES)})")
+        return [path], []
+    if not path.is_dir():
+        raise MptError(f"images={path} does not exist: give an image file or a folder of images")
+    images, skipped = [], []
+    for p in sorted(q for q in path.iterdir() if q.is_file()):
+        if p.suffix.lower() in IMAGE_SUFFIXES:
+            images.append(p)
+        else:
+            skipped.append((p, f"not an image file (suffix {p.suffix or 'none'!r})"))
+    if not images:
+        raise MptError(f"no image files in {path} (looked for {', '.join(sorted(IMAGE_SUFFIXES))})")
+    return images, skipped
+
+
+def read_image(path: Path) -> np.ndarray | None:
+    """(H, W, 3) uint8 RGB (EXIF orientation applied, grey and 16-bit converted), or None if it does not decode."""
+    data = np.fromfile(path, dtype=np.uint8)  # imdecode, not imread: non-ASCII paths work everywhere
+    img = cv2.imdecode(data, cv2.IMREAD_COLOR) if data.size else None
+    return None if img is None else cv2.cvtColor(img, cv2.COLOR_BGR2RGB)
+
+
+def _bbox(entry: dict[str, Any], path: Path, index: int) -> tuple[float, float, float, float]:
+    box = entry.get("bbox")
+    try:
+        x, y, w, h = (float(v) for v in box)  # type: ignore[union-attr]
+    except (TypeError, ValueError):
+        raise MptError(f"{path}, entry {index}: 'bbox' must be [x, y, w, h], got {box!r}") from None
+    if not all(math.isfinite(v) for v in (x, y, w, h)) or w <= 0 or h <= 0:
+        raise MptError(f"{path}, entry {index}: 'bbox' [x, y, w, h] needs finite values and w, h > 0, got {box!r}")
+    return x, y, w, h
+
+
+def read_boxes(path: str | Path, images: Sequence[Path], root: Path, min_score: float = 0.0
+               ) -> dict[Path, list[PersonBox]]:  # fmt: skip
+    """Person boxes per image from a boxes JSON file (formats in the module docstring).
+
+    ``root`` is the images folder (file names are matched relative to it). Entries naming no listed image are
+    reported in one message; a malformed file or entry is an error naming the file and the entry.
+    """
+    path = Path(path)
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise MptError(f"boxes file {path} not found") from None
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise MptError(f"boxes file {path} is not readable JSON ({exc})") from None
+    id_to_name: dict[str, str] = {}
+    if isinstance(data, dict) and isinstance(data.get("annotations"), list):
+        for img in data.get("images") or []:
+            if isinstance(img, dict) and "id" in img and "file_name" in img:
+                id_to_name[str(img["id"])] = str(img["file_name"])
+        entries = data["annotations"]
+    elif isinstance(data, list):
+        entries = data
+    else:
+        raise MptError(f"boxes file {path}: expected a JSON list of {{'file_name' or 'image_id', 'bbox'}} entries "
+                       "or a COCO annotations file (keys 'images', 'annotations')")  # fmt: skip
+    by_key: dict[str, Path] = {}
+    for img in images:  # relative path, base name, stem: the keys an entry may use
+        for key in (img.relative_to(root).as_posix() if img.is_relative_to(root) else img.name, img.name, img.stem):
+            by_key.setdefault(key, img)
+        if img.stem.isdigit():
+            by_key.setdefault(str(int(img.stem)), img)
+    boxes: dict[Path, list[PersonBox]] = {img: [] for img in images}
+    unmatched: list[str] = []
+    for i, entry in enumerate(entries):
+        if not isinstance(entry, dict):
+            raise MptError(f"{path}, entry {i}: expected an object with 'bbox', got {type(entry).__name__}")
+        if entry.get("category_id", COCO_PERSON) != COCO_PERSON or entry.get("iscrowd", 0):
+            continue
+        score = entry.get("score")
+        if score is not None and float(score) < min_score:
+            continue
+        if "file_name" in entry:
+            name = str(entry["file_name"])
+        elif "image_id" in entry:
+            name = id_to_name.get(str(entry["image_id"]), str(entry["image_id"]))
+        else:
+            raise MptError(f"{path}, entry {i}: needs 'file_name' or 'image_id' to say which image the box is in")
+        xywh = _bbox(entry, path, i)
+        img = by_key.get(name) or by_key.get(Path(name).name) or by_key.get(Path(name).stem)
+        if img is None:
+            unmatched.append(name)
+            continue
+        boxes[img].append(PersonBox(xywh, None if score is None else float(score)))
+    if unmatched:
+        log.warning("%s: %d boxes name images that are not among the inputs (e.g. %s); they are ignored",
+                    path, len(unmatched), ", ".join(sorted(set(unmatched))[:3]))  # fmt: skip
+    return boxes
+
+
+def crop_boxes(xywh: torch.Tensor, scale: float) -> tuple[torch.Tensor, torch.Tensor]:
+    """COCO boxes (N, 4) -> crop centres (N, 2) in mpt's pixel-centre convention and square crop sides (N,)."""
+    center = xywh[:, :2] + xywh[:, 2:] / 2 - 0.5
+    return center, scale * xywh[:, 2:].amax(dim=1)
+
+
+def crop_people(image: np.ndarray, center: torch.Tensor, size: torch.Tensor, crop_size: int = CROP_SIZE
+                ) -> torch.Tensor:  # fmt: skip
+    """(N, S, S, 3) uint8 crops of an RGB image, made by the training crop (mpt.geometry.crop.crop_image)."""
+    crops = [crop_image(image, c, float(s), crop_size) for c, s in zip(center.tolist(), size.tolist(), strict=True)]
+    return torch.from_numpy(np.stack(crops))
+
+
+def to_image_pixels(points: torch.Tensor, camera: torch.Tensor, center: torch.Tensor, size: torch.Tensor,
+                    crop_size: int = CROP_SIZE) -> torch.Tensor:  # fmt: skip
+    """Weak-perspective projection to original image pixels: (B, N, 3) points, (B, 3) camera -> (B, N, 2).
+
+    s * (X + t) is in the crop's [-1, 1] frame; normalized_to_crop gives crop pixels and points_from_crop (the
+    inverse crop transform) image pixels.
+    """
+    norm = camera[:, None, :1] * (points[..., :2] + camera[:, None, 1:])  # (B, N, 2)
+    return points_from_crop(normalized_to_crop(norm, crop_size), center, size, crop_size)
+
+
+# ------------------------------------------------------------------------------------------------ outputs
+
+
+def render_people(image: np.ndarray, vertices: torch.Tensor, camera: torch.Tensor, center: torch.Tensor,
+                  size: torch.Tensor, faces: torch.Tensor, side_view: bool = False) -> np.ndarray:  # fmt: skip
+    """The K people's meshes shaded over ``image`` (H, W, 3) uint8 in one z-buffer pass; (H, W or 2W, 3) uint8.
+
+    x, y are the weak-perspective image pixels. Depth: with a pinhole of focal f = the image diagonal (CLIFF's
+    default, huawei-noah/noah-research CLIFF estimate_focal_length) a person drawn at |a| pixels per metre stands
+    at D = f / |a| metres; render space (mpt.vis.render) takes z = (D + Z) * f / mean(D), which for one person is
+    |a| * Z plus a constant, and orders several people by their scale. ``side_view`` appends the scene turned by
+    90 degrees about the vertical, on white.
+    """
+    h, w = image.shape[:2]
+    k, v = vertices.shape[:2]
+    xy = to_image_pixels(vertices, camera, center, size)  # (K, V, 2)
+    a = (camera[:, 0] * size / 2).abs().clamp_min(1e-6)  # (K,) pixels per metre
+    focal = math.hypot(h, w)
+    depth = focal / a  # (K,) metres
+    z = (depth[:, None] + vertices[..., 2]) * (focal / depth.mean())  # (K, V) pixels
+    verts = torch.cat([xy, z[..., None]], dim=-1).reshape(-1, 3)  # (K * V, 3)
+    offsets = torch.arange(k, device=faces.device) * v
+    all_faces = (faces[None] + offsets[:, None, None]).reshape(-1, 3)  # (K * F, 3)
+    from mpt.vis import render_mesh, render_side_view
+
+    overlay = render_mesh(image, verts, all_faces, alpha=0.9)
+    if not side_view:
+        return overlay
+    return np.concatenate([overlay, render_side_view(verts, all_faces, (h, w))], axis=1)
+
+
+def write_bytes(path: Path, data: bytes) -> None:
+    """Write ``data`` to ``path`` atomically (mpt.atomic)."""
+    with atomic_path(path) as tmp:
+        tmp.write_bytes(data)
+
+
+def write_mesh(path: Path, vertices: np.ndarray, faces: np.ndarray) -> None:
+    """Write one mesh with trimesh, in the format of the suffix (.obj or .ply), atomically."""
+    import trimesh
+
+    mesh = trimesh.Trimesh(vertices=vertices, faces=faces, process=False)
+    data = mesh.export(file_type=path.suffix.lstrip("."))
+    write_bytes(path, data.encode("utf-8") if isinstance(data, str) else data)
+
+
+def write_png(path: Path, rgb: np.ndarray) -> None:
+    """Write an (H, W, 3) uint8 RGB image as PNG, atomically."""
+    ok, buf = cv2.imencode(".png", cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR))
+    if not ok:
+        raise MptError(f"could not encode {path} as PNG")
+    write_bytes(path, buf.tobytes())
+
+
+def output_names(images: Sequence[Path]) -> dict[Path, str]:
+    """Output base name per image: its stem, or its file name with '.' -> '_' where two images share a stem."""
+    stems: dict[str, int] = {}
+    for p in images:
+        stems[p.stem] = stems.get(p.stem, 0) + 1
+    return {p: p.stem if stems[p.stem] == 1 else p.name.replace(".", "_") for p in images}
+
+
+_COORDINATES = {
+    "joints3d": "metres; camera axes (x right, y down, z away from the camera); relative to the H36M pelvis",
+    "joints2d": "pixels of the input image, pixel centres at integers",
+    "camera": "weak perspective (s, tx, ty) for the pelvis-relative 3D points: u = crop.center[0] + crop.size / 2 "
+              "* s * (X + tx), v = crop.center[1] + crop.size / 2 * s * (Y + ty)",
+    "box": "[x, y, w, h], COCO convention (continuous coordinates; the image spans [0, W] x [0, H])",
+    "meshes": "same frame as joints3d; faces of the body model",
+}  # fmt: skip
+
+
+def _rounded(t: torch.Tensor, digits: int) -> list:
+    return np.round(t.detach().cpu().double().numpy(), digits).tolist()
+
+
+@dataclass
+class _Job:
+    """One image waiting for its people's predictions."""
+
+    path: Path
+    name: str
+    image: np.ndarray  # (H, W, 3) uint8 RGB
+    boxes: list[PersonBox]
+    center: torch.Tensor  # (K, 2) float64
+    size: torch.Tensor  # (K,) float64
+    crops: torch.Tensor  # (K, S, S, 3) uint8
+
+
+def _write_image_outputs(job: _Job, pred: dict[str, torch.Tensor], predictor: Predictor, out: Path,
+                         formats: Sequence[str], side_view: bool, rel_name: str) -> None:  # fmt: skip
+    """The overlay, mesh files and JSON of one image from its K people's predictions."""
+    dev = pred["vertices"].device
+    center, size = job.center.to(dev, torch.float32), job.size.to(dev, torch.float32)
+    overlay = render_people(job.image, pred["vertices"], pred["camera"], center, size, predictor.faces, side_view)
+    write_png(out / f"{job.name}_overlay.png", overlay)
+    uv_h36m = to_image_pixels(pred["h36m17"], pred["camera"], center, size)
+    uv_coco = to_image_pixels(pred["coco17"], pred["camera"], center, size)
+    faces = predictor.faces.cpu().numpy()
+    vertices = pred["vertices"].cpu().numpy()
+    people = []
+    for k, box in enumerate(job.boxes):
+        meshes = {}
+        for fmt in formats:
+            meshes[fmt] = f"{job.name}_{k}.{fmt}"
+            write_mesh(out / meshes[fmt], vertices[k], faces)
+        person = {"box": [round(v, 3) for v in box.xywh],
+                  "crop": {"center": _rounded(job.center[k], 3), "size": round(float(job.size[k]), 3)},
+                  "camera": _rounded(pred["camera"][k], 6),
+                  "joints3d": {"h36m17": _rounded(pred["h36m17"][k], 6), "coco17": _rounded(pred["coco17"][k], 6)},
+                  "joints2d": {"h36m17": _rounded(uv_h36m[k], 3), "coco17": _rounded(uv_coco[k], 3)},
+                  "meshes": meshes}  # fmt: skip
+        if box.score is not None:
+            person["score"] = box.score
+        people.append(person)
+    h, w = job.image.shape[:2]
+    record = {"image": rel_name, "width": w, "height": h, "coordinates": _COORDINATES,
+              "joint_names": {"h36m17": list(H36M_JOINT_NAMES), "coco17": list(COCO_KEYPOINT_NAMES)},
+              "people": people}  # fmt: skip
+    write_json_atomic(out / f"{job.name}.json", record, indent=1)
+
+
+def _check_infer_config(cfg: DictConfig) -> tuple[Path, list[str]]:
+    if cfg.images is None:
+        raise MptError("give the images: images=<an image file or a folder of images>")
+    if cfg.batch_size < 1:
+        raise MptError(f"batch_size must be >= 1, got {cfg.batch_size}")
+    if not cfg.box_scale > 0:
+        raise MptError(f"box_scale must be > 0, got {cfg.box_scale}")
+    formats = [str(f).lower() for f in cfg.formats]
+    bad = [f for f in formats if f not in MESH_FORMATS]
+    if bad:
+        raise MptError(f"formats: {bad} not supported; choose from {list(MESH_FORMATS)} (or formats=[] for none)")
+    return Path(cfg.images), formats
+
+
+def infer(cfg: DictConfig) -> dict[str, Any]:
+    """Run ``cfg.checkpoint`` on ``cfg.images`` and write the outputs to ``cfg.out`` (see the module docstring).
+
+    Returns {"out", "images" (written), "people", "skipped" [(path, reason)]}.
+    """
+    from tqdm import tqdm
+    from tqdm.contrib.logging import logging_redirect_tqdm
+
+    images_arg, formats = _check_infer_config(cfg)
+    images, skipped = list_images(images_arg)
+    root = images_arg if images_arg.is_dir() else images_arg.parent
+    boxes = read_boxes(cfg.boxes, images, root, cfg.min_box_score) if cfg.boxes is not None else None
+    if Path(cfg.out).resolve() == root.resolve():
+        raise MptError(f"out={cfg.out} is the images folder: write the outputs to another folder (a rerun would "
+                       "read them as inputs)")  # fmt: skip
+    predictor = build_predictor(cfg)  # after the cheap checks: a typo in images= fails fast
+    out = Path(cfg.out)
+    out.mkdir(parents=True, exist_ok=True)
+    names = output_names(images)
+    for p, why in skipped:
+        log.warning("skipping %s: %s", p, why)
+    summary: dict[str, Any] = {"out": str(out), "images": 0, "people": 0, "skipped": list(skipped)}
+    pending: list[_Job] = []
+
+    def flush(bar: Any) -> None:
+        """Predict the pending images' people in batches of ``batch_size``, then write each image's outputs."""
+        if not pending:
+            return
+        crops = torch.cat([job.crops for job in pending])  # (N, S, S, 3)
+        chunks = [predictor(crops[i : i + cfg.batch_size]) for i in range(0, crops.shape[0], cfg.batch_size)]
+        pred = {key: torch.cat([c[key] for c in chunks]) for key in chunks[0]}
+        first = 0
+        for job in pending:
+            n = len(job.boxes)
+            mine = {key: value[first : first + n] for key, value in pred.items()}
+            first += n
+            rel = job.path.relative_to(root).as_posix() if job.path.is_relative_to(root) else job.path.name
+            _write_image_outputs(job, mine, predictor, out, formats, cfg.side_view, rel)
+            summary["images"] += 1
+            summary["people"] += n
+            bar.update(1)
+        pending.clear()
+
+    with logging_redirect_tqdm(), tqdm(total=len(images), desc="mpt-infer", unit="img") as bar:
+        n_pending = 0
+        for path in images:
+            image = read_image(path)
+            person_boxes: list[PersonBox] = []
+            why = ""
+            if image is None:
+                why = "corrupt or unreadable image"
+            elif boxes is None:  # the whole image is the person box
+                person_boxes = [PersonBox((0.0, 0.0, float(image.shape[1]), float(image.shape[0])))]
+            else:
+                person_boxes = boxes[path]
+                why = f"no person box for it in {cfg.boxes}"
+            if not person_boxes:
+                log.warning("skipping %s: %s", path, why)
+                summary["skipped"].append((path, why))
+                bar.update(1)
+                continue
+            xywh = torch.tensor([b.xywh for b in person_boxes], dtype=torch.float64)
+            center, size = crop_boxes(xywh, cfg.box_scale)
+            pending.append(_Job(path, names[path], image, person_boxes, center, size,
+                                crop_people(image, center, size)))  # fmt: skip
+            n_pending += len(person_boxes)
+            if n_pending >= cfg.batch_size:
+                flush(bar)
+                n_pending = 0
+        flush(bar)
+    print(f"wrote {summary['images']} images ({summary['people']} people) to {out}; skipped {len(summary['skipped'])}")
+    return summary
