@@ -37,5 +37,5 @@ for i in range(0, min(len(tsv), 12), 4):  # three of the rendered validation ima
     name, b64 = tsv[i][:2]
     (out / Path(name).name).write_bytes(base64.b64decode(b64))
 PYEOF
-.venv/bin/mpt-infer checkpoint="$OUT/finetune" images="$OUT/photos" out="$OUT/infer"
+.venv/bin/mpt-infer checkpoint="$OUT/finetune" images="$OUT/photos" out="$OUT/infer" paths.data_root="$DEMO"
 step "done: pictures in $OUT/views, overlays in $OUT/eval/vis and $OUT/infer, metrics in $OUT/eval/eval.json"
