@@ -9,7 +9,6 @@ own regressed pelvis.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
@@ -109,7 +108,3 @@ def evaluate(cfg: DictConfig) -> dict[str, Any]:
             write_overlays(model, dataset, body, Path(cfg.paths.output_dir) / "vis", cfg.vis, dist.device)
     return result
 
-
-def read_result(path: str | Path) -> dict[str, Any]:
-    """Load an eval.json written by :func:`evaluate`."""
-    return json.loads(Path(path).read_text())
