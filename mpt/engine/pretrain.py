@@ -45,7 +45,8 @@ class PretrainTask:
         self.sampler = EpochSampler(len(train_cache), cfg.train.micro_batch, dist.world_size, dist.rank, cfg.seed)
         n_val = len(val_cache) if cfg.train.max_val_samples is None else min(len(val_cache),
                                                                              cfg.train.max_val_samples)  # fmt: skip
-        self.val_indices = np.arange(n_val)
+        # A capped validation set is spread evenly over the split (its rows are grouped by sequence).
+        self.val_indices = np.unique(np.linspace(0, len(val_cache) - 1, n_val).round().astype(np.int64))
         self.dtype = torch.float32
 
     def _synthesize(self, cache: MotionCache, idx: np.ndarray, gen: torch.Generator | None, train: bool,
