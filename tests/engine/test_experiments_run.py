@@ -63,8 +63,9 @@ def test_eval_experiment_runs_on_a_pretraining_export(demo_assets, demo_cache, d
     weights = tmp_path / "w32.pth"  # stands in for the COCO checkpoint: same format, random values
     torch.save(build_backbone("higherhrnet_w32").state_dict(), weights)
     res = run_cli(["mpt.cli.evaluate", "experiment=eval_pretrain_only", f"checkpoint={tmp_path}/pre",
-                   "backbone=higherhrnet_w32", f"backbone.weights={weights}", "device=cpu",
+                   "backbone=higherhrnet_w32", f"backbone.weights={weights}", "device=cpu", "vis=2",
                    f"paths.data_root={demo_assets.root}", f"paths.tsv={demo_tsv}", f"paths.cache={shared_cache_dir}",
                    f"paths.output_dir={tmp_path}/eval"], tmp_path)  # fmt: skip
     assert res.returncode == 0, res.stderr[-3000:]
     assert "| h36m_p2 |" in res.stdout and (tmp_path / "eval" / "eval.json").exists()
+    assert len(list((tmp_path / "eval" / "vis").glob("*.png"))) == 2  # crop | predicted mesh overlay
