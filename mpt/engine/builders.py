@@ -123,25 +123,34 @@ def loss_weights(cfg: DictConfig) -> LossWeights:
                        vertex_levels=tuple(w.vertex_levels))  # fmt: skip
 
 
-def load_trained_model(path: str | Path, cfg: DictConfig, body: BodyModel, with_backbone: bool) -> MPTModel:
-    """Build the model of ``cfg`` and load an exported fp32 state dict (sha256-checked) into it.
+def load_export_into(model: MPTModel, path: str | Path, hint: str) -> dict[str, torch.Tensor]:
+    """Load an exported fp32 state dict (sha256-checked) into ``model``; returns it.
 
-    A pre-training export has no backbone weights: with ``with_backbone`` the backbone comes from
-    ``cfg.backbone.weights`` instead (the paper's Table 2 protocol); any other missing or unexpected key is an error.
+    Only the pose network's keys may be missing (a pre-training export has none); any other missing or unexpected
+    key is an error naming the file, followed by ``hint``.
     """
     from mpt.engine.checkpoint import load_exported
 
     state, _ = load_exported(path)
-    model, _ = build_model(cfg, body, with_backbone=with_backbone)
     missing, unexpected = model.load_state_dict(state, strict=False)
-    allowed_missing = [k for k in missing if k.startswith("backbone.")] if with_backbone else []
-    bad_missing = [k for k in missing if k not in allowed_missing]
+    missing = [k for k in missing if not (model.backbone is not None and k.startswith("backbone."))]
+    if missing or unexpected:
+        raise MptError(f"{path}: the weights do not fit this model (missing {missing[:5]}, unexpected "
+                       f"{unexpected[:5]}); {hint}")
+    return state
+
+
+def load_trained_model(path: str | Path, cfg: DictConfig, body: BodyModel, with_backbone: bool) -> MPTModel:
+    """Build the model of ``cfg`` and load an export into it.
+
+    A pre-training export has no backbone weights: with ``with_backbone`` the backbone comes from
+    ``cfg.backbone.weights`` instead (the paper's Table 2 protocol).
+    """
+    model, _ = build_model(cfg, body, with_backbone=with_backbone)
+    state = load_export_into(model, path, "was it exported by another version or with other model options?")
     if with_backbone and not any(k.startswith("backbone.") for k in state) and cfg.backbone.weights is None:
         raise MptError(f"{path} holds no pose-network weights (a pre-training export) and backbone.weights is not "
                        "set: give the COCO keypoint checkpoint, e.g. backbone.weights=pose_higher_hrnet_w48_640.pth")
-    if bad_missing or unexpected:
-        raise MptError(f"{path} does not match the model of its config: missing {bad_missing[:5]}, unexpected "
-                       f"{unexpected[:5]} (was it exported by another version or with other model options?)")
     return model
 
 

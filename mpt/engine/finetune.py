@@ -13,14 +13,20 @@ from typing import Any
 import torch
 from omegaconf import DictConfig
 
-from mpt.engine.builders import body_checks, build_body_model, build_model, check_inputs, loss_weights
+from mpt.engine.builders import (
+    body_checks,
+    build_body_model,
+    build_model,
+    check_inputs,
+    load_export_into,
+    loss_weights,
+)
 from mpt.engine.checkpoint import load_exported
 from mpt.engine.distributed import DistInfo, setup_distributed
 from mpt.engine.evaluate import mesh_errors
 from mpt.engine.image_batches import build_image_set, build_mixed, eval_loader, step_loader, to_device
 from mpt.engine.targets import VertexDownsampler, image_targets, mesh_predictions
 from mpt.engine.trainer import train
-from mpt.errors import MptError
 from mpt.losses import mesh_losses
 
 
@@ -59,16 +65,6 @@ class FinetuneTask:
         return {k: float(v) for k, v in metrics.items() if k != "count"}
 
 
-def load_pretrained(model: torch.nn.Module, path: str) -> None:
-    """Copy an mpt-pretrain export into ``model``: every key but the pose network's must be present."""
-    state, _ = load_exported(path)
-    missing, unexpected = model.load_state_dict(state, strict=False)
-    missing = [k for k in missing if not k.startswith("backbone.")]
-    if missing or unexpected:
-        raise MptError(f"{path}: the pre-trained weights do not fit this model (missing {missing[:5]}, unexpected "
-                       f"{unexpected[:5]}); fine-tune with the same model=... and input=... as pre-training")
-
-
 def finetune(cfg: DictConfig) -> dict[str, Any]:
     """Fine-tune from ``cfg`` (see configs/finetune.yaml); returns final validation metrics and the run folder."""
     inits = [lambda: load_exported(cfg.train.init_from)] if cfg.train.init_from is not None else []
@@ -79,7 +75,8 @@ def finetune(cfg: DictConfig) -> dict[str, Any]:
     body = build_body_model(cfg).to(dist.device)
     model, levels = build_model(cfg, body, with_backbone=True)
     if cfg.train.init_from is not None:
-        load_pretrained(model, cfg.train.init_from)
+        load_export_into(model, cfg.train.init_from, "fine-tune with the same model=... and input=... as "
+                         "pre-training")  # fmt: skip
     elif dist.is_main:
         print("train.init_from is not set: fine-tuning without pre-trained weights", flush=True)
     task = FinetuneTask(cfg, dist, body, VertexDownsampler(levels).to(dist.device), mixed, val_set)
