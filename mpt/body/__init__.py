@@ -1,4 +1,4 @@
-"""SMPL body model (chumpy-free loading over smplx), joint orders and joint regressors."""
+"""SMPL body model (chumpy-free loading, batched blend skinning), joint orders and joint regressors."""
 
 from mpt.body.regressors import RegressorFileError, load_joint_regressor
 from mpt.body.smpl import GENDER_CODES, BodyModel, BodyOutput, h36m_to_j14

@@ -1,25 +1,23 @@
-"""Batched SMPL body model over smplx, with the joint sets MPT needs.
+"""Batched SMPL body model with the joint sets MPT needs.
 
-smplx does the linear blend skinning; this module feeds it chumpy-free data (:mod:`mpt.body.smpl_file`), keeps
-one smplx layer per gender in use, and adds the joint regressors of the framework: SMPL-24 (smplx's own), Human3.6M-17
-(from a 17x6890 regressor file), its 14-joint evaluation subset, and COCO-17 keypoints for heatmaps.
+This module reads chumpy-free model data (:mod:`mpt.body.smpl_file`), keeps one :class:`SmplSkinning` per gender
+in use (SMPL's forward, laid out for batched speed; smplx supplies its kinematic chain), and adds the joint
+regressors of the framework: SMPL-24, Human3.6M-17 (from a 17x6890 regressor file), its 14-joint evaluation subset,
+and COCO-17 keypoints for heatmaps.
 """
 
 from __future__ import annotations
 
-import contextlib
-import io
 import os
 from dataclasses import dataclass
 
 import numpy as np
-import smplx
 import torch
-from smplx.utils import Struct
 from torch import nn
 
 from mpt.body import joints as J
 from mpt.body.regressors import load_joint_regressor
+from mpt.body.skinning import SmplSkinning
 from mpt.body.smpl_file import GENDERS, NUM_JOINTS, find_smpl_file, load_smpl_file
 
 GENDER_CODES = J.GENDER_CODES
@@ -27,7 +25,10 @@ GENDER_CODES = J.GENDER_CODES
 
 @dataclass
 class BodyOutput:
-    """Posed bodies: ``vertices`` (B, 6890, 3) and SMPL ``joints`` (B, 24, 3), metres."""
+    """Posed bodies: ``vertices`` (B, 6890, 3) and SMPL ``joints`` (B, 24, 3), metres.
+
+    ``vertices`` may be a view of channels-first (B, 3, 6890) memory (see :class:`SmplSkinning`).
+    """
 
     vertices: torch.Tensor
     joints: torch.Tensor
@@ -58,16 +59,10 @@ class BodyModel(nn.Module):
             raise ValueError(f"genders must be a non-empty subset of {GENDERS}, got {genders}")
         self.genders = tuple(genders)
         self.num_betas = num_betas
-        layers = {}
-        for g in self.genders:
-            data = load_smpl_file(find_smpl_file(smpl, g))
-            with contextlib.redirect_stdout(io.StringIO()):  # smplx prints a warning for SMPL's 10 betas
-                layers[g] = smplx.SMPL(
-                    model_path=str(smpl), data_struct=Struct(**data), gender=g, num_betas=num_betas,
-                    create_global_orient=False, create_body_pose=False, create_betas=False, create_transl=False,
-                )  # fmt: skip
-        self.layers = nn.ModuleDict(layers)
-        self.register_buffer("faces", self.layers[self.genders[0]].faces_tensor.clone(), persistent=False)
+        self.layers = nn.ModuleDict(
+            {g: SmplSkinning(load_smpl_file(find_smpl_file(smpl, g)), num_betas) for g in self.genders}
+        )
+        self.register_buffer("faces", self.layers[self.genders[0]].faces.clone(), persistent=False)
         if h36m_regressor is not None:
             reg = torch.from_numpy(load_joint_regressor(h36m_regressor, len(J.H36M_JOINT_NAMES), "Human3.6M"))
             self.register_buffer("h36m_regressor", reg.float(), persistent=False)
@@ -118,8 +113,7 @@ class BodyModel(nn.Module):
             betas = pose.new_zeros(b, self.num_betas)
         betas = betas[:, : self.num_betas]
         if gender is None or len(self.genders) == 1:
-            out = self._forward_one(self.genders[0], pose, betas)
-            vertices, joints = out.vertices, out.joints
+            vertices, joints = self.layers[self.genders[0]](pose, betas, transl)
         else:
             vertices = pose.new_empty(b, self.template.shape[0], 3)
             joints = pose.new_empty(b, NUM_JOINTS, 3)
@@ -129,16 +123,9 @@ class BodyModel(nn.Module):
             for g in self.genders:  # one batched call per gender present (at most 3)
                 sel = (codes == GENDER_CODES[g]).nonzero(as_tuple=True)[0]
                 if sel.numel():
-                    out = self._forward_one(g, pose[sel], betas[sel])
-                    vertices[sel], joints[sel] = out.vertices, out.joints
-        if transl is not None:
-            vertices = vertices + transl[:, None]
-            joints = joints + transl[:, None]
+                    part = None if transl is None else transl[sel]
+                    vertices[sel], joints[sel] = self.layers[g](pose[sel], betas[sel], part)
         return BodyOutput(vertices=vertices, joints=joints)
-
-    def _forward_one(self, g: str, pose: torch.Tensor, betas: torch.Tensor) -> BodyOutput:
-        out = self.layers[g](betas=betas, global_orient=pose[:, :3], body_pose=pose[:, 3:])
-        return BodyOutput(vertices=out.vertices, joints=out.joints[:, :NUM_JOINTS])
 
     def h36m_joints(self, vertices: torch.Tensor) -> torch.Tensor:
         """(B, 6890, 3) -> (B, 17, 3) Human3.6M joints by the regressor file."""

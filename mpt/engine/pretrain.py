@@ -48,12 +48,19 @@ class PretrainTask:
         # A capped validation set is spread evenly over the split (its rows are grouped by sequence).
         self.val_indices = np.unique(np.linspace(0, len(val_cache) - 1, n_val).round().astype(np.int64))
         self.dtype = torch.float32
+        self._maps: torch.Tensor | None = None
 
     def _synthesize(self, cache: MotionCache, idx: np.ndarray, gen: torch.Generator | None, train: bool,
                     camera_idx: torch.Tensor | None = None) -> dict[str, torch.Tensor]:  # fmt: skip
         batch = {k: v.to(self.dist.device, non_blocking=True) for k, v in cache.batch(idx).items()}
+        # The maps of every batch go into one buffer: the trainer has run the previous batch's backward by now, and
+        # on CPU a fresh map tensor costs about as much in page faults as drawing it (Synthesizer.render).
+        opt = self.synth.options
+        shape = (len(idx), opt.channels, opt.size, opt.size)
+        if self._maps is None or tuple(self._maps.shape) != shape:
+            self._maps = torch.empty(shape, device=self.dist.device)
         with torch.no_grad():
-            return self.synth(batch, generator=gen, train=train, camera_idx=camera_idx)
+            return self.synth(batch, generator=gen, train=train, camera_idx=camera_idx, out=self._maps)
 
     def train_loss(self, engine: Any, micro_step: int, generator: torch.Generator) -> dict[str, torch.Tensor]:
         syn = self._synthesize(self.train_cache, self.sampler.indices(micro_step), generator, train=True)

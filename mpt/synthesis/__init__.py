@@ -7,11 +7,12 @@ from mpt.synthesis.pipeline import (
     SynthesisOptions,
     Synthesizer,
     ViewParams,
+    reference_smpl_layers,
     synthesize_reference_numpy,
 )
 
 __all__ = [
     "SynthesisOptions", "Synthesizer", "ViewParams", "barycentric_grid", "count_masked",
     "crop_to_map", "gaussian_heatmaps", "inside_map", "keep_masks", "mask_joints", "rasterize_mask",
-    "synthesize_reference_numpy",
+    "reference_smpl_layers", "synthesize_reference_numpy",
 ]  # fmt: skip

@@ -30,12 +30,15 @@ def inside_map(points: torch.Tensor, size: int) -> torch.Tensor:
     return finite & within
 
 
-def gaussian_heatmaps(points: torch.Tensor, visible: torch.Tensor, size: int, sigma: float) -> torch.Tensor:
+def gaussian_heatmaps(
+    points: torch.Tensor, visible: torch.Tensor, size: int, sigma: float, out: torch.Tensor | None = None
+) -> torch.Tensor:
     """Draw one Gaussian per keypoint: (B, J, 2) map pixels, (B, J) bool -> (B, J, size, size).
 
     The value is 1 at the keypoint (exactly, when it lies on a pixel centre). Keypoints that are not visible,
     outside the map or not finite give all-zero maps. The maps have the dtype and device of ``points``
-    (floating point).
+    (floating point). ``out``: an optional (B, J, size, size) tensor to write them into (see
+    :meth:`mpt.synthesis.Synthesizer.render`).
     """
     if points.dim() != 3 or points.shape[-1] != 2 or not points.is_floating_point():
         raise ValueError(f"points must be floating (B, J, 2) map pixels, got {points.dtype} {tuple(points.shape)}")
@@ -52,4 +55,4 @@ def gaussian_heatmaps(points: torch.Tensor, visible: torch.Tensor, size: int, si
     g = torch.exp((grid - safe.unsqueeze(-1)).square_().mul_(-0.5 / (sigma * sigma)))
     gx = g[:, :, 0] * on.unsqueeze(-1).to(g.dtype)  # (B, J, S)
     gy = g[:, :, 1]
-    return gy.unsqueeze(-1) * gx.unsqueeze(-2)  # (B, J, S_y, S_x)
+    return torch.mul(gy.unsqueeze(-1), gx.unsqueeze(-2), out=out)  # (B, J, S_y, S_x)

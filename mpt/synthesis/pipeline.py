@@ -20,16 +20,21 @@ only) can be run on the same draws and compared.
 
 from __future__ import annotations
 
+import contextlib
+import io
 import math
 from dataclasses import dataclass, fields, replace
 from typing import Any
 
 import cv2
 import numpy as np
+import smplx
 import torch
+from smplx.utils import Struct
 
 from mpt.body import BodyModel, h36m_to_j14
 from mpt.body import joints as J
+from mpt.body.smpl_file import NUM_JOINTS
 from mpt.geometry import (
     CameraSet,
     capture_volume_center,
@@ -44,7 +49,7 @@ from mpt.synthesis.heatmaps import gaussian_heatmaps, inside_map
 from mpt.synthesis.masking import keep_masks, random_uniform
 from mpt.synthesis.masks import rasterize_mask
 
-__all__ = ["SynthesisOptions", "Synthesizer", "ViewParams", "synthesize_reference_numpy"]
+__all__ = ["SynthesisOptions", "Synthesizer", "ViewParams", "reference_smpl_layers", "synthesize_reference_numpy"]
 
 NUM_KEYPOINTS = len(J.COCO_KEYPOINT_NAMES)  # 17 heatmap channels, COCO order
 KINDS = ("heatmap", "mask")
@@ -279,14 +284,22 @@ class Synthesizer:
         generator: torch.Generator | None,
         train: bool,
         camera_idx: torch.Tensor | None = None,
+        out: torch.Tensor | None = None,
     ) -> dict[str, torch.Tensor]:
-        """One synthesised batch (see :meth:`render` for the returned keys)."""
+        """One synthesised batch (see :meth:`render` for the returned keys and ``out``)."""
         vertices, joints = self.pose_bodies(batch)
         params = self.sample_params(vertices.shape[0], generator, train, camera_idx)
-        return self.render(vertices, joints, params)
+        return self.render(vertices, joints, params, out=out)
 
-    def render(self, vertices: torch.Tensor, joints: torch.Tensor, params: ViewParams) -> dict[str, torch.Tensor]:
+    def render(
+        self, vertices: torch.Tensor, joints: torch.Tensor, params: ViewParams, out: torch.Tensor | None = None
+    ) -> dict[str, torch.Tensor]:
         """Place, film and draw posed bodies (AMASS world, metres): (B, V, 3), (B, 24, 3).
+
+        ``out``: an optional float32 (B, channels, S, S) tensor on the body's device that receives ``inputs``,
+        for a loop that draws batch after batch: on CPU a fresh 873 MB map (batch 256 at 224) costs about as
+        much in page faults as drawing it (scripts/bench/bench_synthesis.py). The caller must be done with the
+        previous batch's ``inputs`` (the pre-training loop is: its backward has run).
 
         Returns float32 tensors on the body's device:
           inputs (B, 17 | 1, S, S) heatmaps or mask; joints3d (B, 14, 3) J14 and vertices (B, V, 3) in the
@@ -361,14 +374,19 @@ class Synthesizer:
         in_image = ((pix_coco >= -0.5) & (pix_coco < wh.unsqueeze(1) - 0.5)).all(dim=-1)
         kp_map = points_to_crop(pix_coco, box_c, box_s, opt.size)  # (B, 17, 2) map pixels
         visible = (coco[..., 2] > 0) & in_image & inside_map(kp_map, opt.size)
+        want = (len(params), opt.channels, opt.size, opt.size)
+        if out is not None and (tuple(out.shape) != want or out.dtype != torch.float32 or out.device != dev):
+            raise ValueError(f"out must be a float32 {want} tensor on {dev}, got {out.dtype} {tuple(out.shape)} "
+                             f"on {out.device}")  # fmt: skip
         if opt.kind == "heatmap":
-            inputs = gaussian_heatmaps(kp_map, visible & params.kept, opt.size, opt.sigma)
+            inputs = gaussian_heatmaps(kp_map, visible & params.kept, opt.size, opt.sigma, out=out)
         else:
             assert pix_v is not None
             v_map = points_to_crop(pix_v, box_c, box_s, opt.size)  # (B, V, 2)
             inputs = rasterize_mask(v_map, self.body.faces, opt.size)
+            inputs = inputs if out is None else out.copy_(inputs)
         return {
-            "inputs": inputs.float(),
+            "inputs": inputs,
             "joints3d": j14 - pelvis.unsqueeze(1),
             "vertices": torch.sub(verts_cam, pelvis.unsqueeze(1), out=torch.empty(vertices.shape, device=dev)),
             "joints2d": joints2d,
@@ -439,19 +457,31 @@ def _reference_sample(
     return maps
 
 
+def reference_smpl_layers(body: BodyModel) -> dict[str, smplx.SMPL]:
+    """smplx's own SMPL layer (CPU) for each gender of ``body``, built from the same model arrays: the plain
+    per-sample SMPL forward of :func:`synthesize_reference_numpy`, independent of :class:`mpt.body.SmplSkinning`."""
+    layers = {}
+    for g in body.genders:
+        data = body.layers[g].model_arrays()
+        with contextlib.redirect_stdout(io.StringIO()):  # smplx prints a warning for SMPL's 10 betas
+            layers[g] = smplx.SMPL(model_path=".", data_struct=Struct(**data), gender=g, num_betas=body.num_betas)
+    return layers
+
+
 def synthesize_reference_numpy(
     synth: Synthesizer,
     params: ViewParams,
     vertices: np.ndarray | torch.Tensor | None = None,
     joints: np.ndarray | torch.Tensor | None = None,
     batch: dict[str, torch.Tensor] | None = None,
+    smpl_layers: dict[str, smplx.SMPL] | None = None,
 ) -> np.ndarray:
     """The heatmaps of :meth:`Synthesizer.render` computed one sample and one joint at a time (B, 17, S, S).
 
     A deliberately plain reference (numpy, cv2.projectPoints, np.exp over the full grid) used only by the
     benchmark and the tests. Give either posed bodies (``vertices``, ``joints``: AMASS world) or a motion-cache
-    ``batch``, which is then posed one sample at a time with the body model (the per-sample SMPL forward that a
-    plain per-item dataset would run).
+    ``batch``, which is then posed one sample at a time with smplx's SMPL layer (the per-sample SMPL forward that a
+    plain per-item dataset would run); ``smpl_layers`` are :func:`reference_smpl_layers`, built here when None.
     """
     if synth.options.kind != "heatmap":
         raise ValueError("synthesize_reference_numpy draws heatmaps only (options.kind='heatmap')")
@@ -462,13 +492,20 @@ def synthesize_reference_numpy(
     if batch is None:
         as_np = lambda x: x.detach().cpu().numpy() if isinstance(x, torch.Tensor) else np.asarray(x)  # noqa: E731
         verts_np, joints_np = as_np(vertices), as_np(joints)
+    else:
+        layers = reference_smpl_layers(synth.body) if smpl_layers is None else smpl_layers
+        data = {k: v.detach().cpu() for k, v in _check_batch(batch, synth.device).items()}
+        names = {code: name for name, code in J.GENDER_CODES.items()}
     out = np.zeros((len(params), NUM_KEYPOINTS, synth.options.size, synth.options.size), dtype=np.float32)
     for i in range(len(params)):
         if batch is not None:
-            one = {k: v[i : i + 1] for k, v in batch.items() if v is not None}
+            gender = names.get(int(data["gender"][i])) if "gender" in data else None
+            layer = layers.get(gender, layers[synth.body.genders[0]])
+            pose, trans = data["pose"][i : i + 1], data["trans"][i : i + 1]
+            betas = data["betas"][i : i + 1, : synth.body.num_betas] if "betas" in data else None
             with torch.no_grad():
-                v_i, j_i = synth.pose_bodies(one)
-            v_i, j_i = v_i[0].double().cpu().numpy(), j_i[0].double().cpu().numpy()
+                one = layer(betas=betas, global_orient=pose[:, :3], body_pose=pose[:, 3:], transl=trans)
+            v_i, j_i = one.vertices[0].double().numpy(), one.joints[0, :NUM_JOINTS].double().numpy()
         else:
             v_i, j_i = verts_np[i].astype(np.float64), joints_np[i].astype(np.float64)
         out[i] = _reference_sample(

@@ -2,7 +2,8 @@
 # GPU check on a lent machine (one H100 / H200; torch 2.11 preinstalled; no DeepSpeed, smplx or hydra; no network):
 # demo assets -> motion cache -> demo image sets, then
 #   1. pre-training throughput (scripts/bench/bench_pretrain.py, model=mpt, batch 32) in fp32 and with --deepspeed bf16
-#   2. heatmap synthesis, batched torch vs per-sample numpy (scripts/bench/bench_synthesis.py --device cuda)
+#   2. heatmap synthesis, batched torch vs per-sample numpy (scripts/bench/bench_synthesis.py --device cuda), and
+#      the SMPL forward against smplx (scripts/bench/bench_smpl.py --device cuda)
 #   3. fine-tuning throughput: python -m mpt.cli.finetune with train.max_steps, samples/s read from metrics.jsonl
 # and a summary of the numbers. About 4-5 minutes on an H100; every step has its own time limit. Should
 # bench_pretrain.py fail in bf16, the bf16 number comes from a short mpt-pretrain run instead.
@@ -156,7 +157,11 @@ if [ "$MODE" = all ]; then
   step "heatmap synthesis: batched torch vs per-sample numpy"
   if run synthesis "$PY" "$REPO/scripts/bench/bench_synthesis.py" --device "$DEVICE" --batch "$SYN_BATCH" \
     --size "$SYN_SIZE" --assets "$DEMO" --repeats 5 --ref-repeats 1; then
-    while IFS= read -r line; do note "synthesis: $line"; done < <(grep -E '^(excluded|included)' "$LOGS/synthesis.log")
+    while IFS= read -r line; do note "synthesis: $line"; done < <(grep -E '^(SMPL|excluded|included)' "$LOGS/synthesis.log")
+  fi
+  step "SMPL forward: mpt.body.SmplSkinning vs smplx.SMPL"
+  if run smpl "$PY" "$REPO/scripts/bench/bench_smpl.py" --device "$DEVICE" --assets "$DEMO" --batches 1 256 1024; then
+    while IFS= read -r line; do note "smpl: $line"; done < <(grep -E '^ *(batch|[0-9])' "$LOGS/smpl.log")
   fi
 fi
 

@@ -126,11 +126,25 @@ def test_batched_maps_equal_per_sample_numpy_reference(demo_body) -> None:
     ref = synthesize_reference_numpy(synth, params, verts, joints)
     assert ref.shape == (B, 17, 112, 112)
     assert np.abs(out["inputs"].numpy() - ref).max() < 1e-4
-    # the same through the reference's own per-sample SMPL forward
+    # the same through the reference's own per-sample SMPL forward (smplx's layer, not mpt.body's skinning)
     two = {k: v[:2] for k, v in batch.items()}
     params2 = synth.sample_params(2, torch.Generator().manual_seed(5), train=True)
     ref2 = synthesize_reference_numpy(synth, params2, batch=two)
     assert np.abs(synth.render(verts[:2], joints[:2], params2)["inputs"].numpy() - ref2).max() < 1e-4
+
+
+def test_maps_drawn_into_a_reused_buffer(demo_body) -> None:
+    for kind in ("heatmap", "mask"):
+        synth = Synthesizer(demo_body, virtual_cameras(8), SynthesisOptions(kind=kind, size=56, sigma=2.0))
+        params = synth.sample_params(B, torch.Generator().manual_seed(4), train=True)
+        verts, joints = synth.pose_bodies(cache_batch(B, seed=4))
+        fresh = synth.render(verts, joints, params)["inputs"]
+        buffer = torch.full((B, synth.options.channels, 56, 56), float("nan"))
+        got = synth.render(verts, joints, params, out=buffer)["inputs"]
+        assert got.data_ptr() == buffer.data_ptr()
+        torch.testing.assert_close(got, fresh, atol=0, rtol=0)
+        with pytest.raises(ValueError, match=r"out must be a float32 \(6, "):
+            synth.render(verts, joints, params, out=torch.empty(B + 1, synth.options.channels, 56, 56))
 
 
 def test_masked_heatmap_modeling_and_peaks(demo_body) -> None:
