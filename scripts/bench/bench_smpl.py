@@ -16,8 +16,6 @@ import contextlib
 import io
 import sys
 import tempfile
-import time
-from collections.abc import Callable
 from importlib.metadata import version
 from pathlib import Path
 
@@ -27,18 +25,10 @@ from smplx.utils import Struct
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # run from a checkout without installing
 
+from timing import timed_ms  # noqa: E402  (scripts/bench/timing.py)
+
 from mpt.body.skinning import SmplSkinning  # noqa: E402
 from mpt.body.smpl_file import find_smpl_file, load_smpl_file  # noqa: E402
-
-
-def timed_ms(fn: Callable[[], object], device: torch.device) -> float:
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
-    start = time.perf_counter()
-    fn()
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
-    return (time.perf_counter() - start) * 1000
 
 
 def compare(ours: SmplSkinning, theirs: smplx.SMPL, batch: int, device: torch.device, repeats: int,

@@ -39,6 +39,8 @@ import torch  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # run from a checkout without installing
 
+from timing import timed_ms  # noqa: E402  (scripts/bench/timing.py)
+
 from mpt.body import BodyModel  # noqa: E402
 from mpt.geometry import matrix_to_axis_angle, rotation_about_axis, virtual_cameras  # noqa: E402
 from mpt.synthesis import (  # noqa: E402
@@ -68,16 +70,7 @@ def best_ms(fn: Callable[[], object], device: torch.device, repeats: int, warmup
     fastest run is the one least disturbed by other processes; every row of the table uses the same rule)."""
     for _ in range(warmup):
         fn()
-    best = float("inf")
-    for _ in range(repeats):
-        if device.type == "cuda":
-            torch.cuda.synchronize(device)
-        start = time.perf_counter()
-        fn()
-        if device.type == "cuda":
-            torch.cuda.synchronize(device)
-        best = min(best, (time.perf_counter() - start) * 1000)
-    return best
+    return min(timed_ms(fn, device) for _ in range(repeats))
 
 
 def load_body(args: argparse.Namespace) -> BodyModel:
