@@ -318,6 +318,10 @@ class Synthesizer:
         opt = self.options
         cams, centre = self._placed()
         dev = cams.K.device
+        want = (len(params), opt.channels, opt.size, opt.size)
+        if out is not None and (tuple(out.shape) != want or out.dtype != torch.float32 or out.device != dev):
+            raise ValueError(f"out must be a float32 {want} tensor on {dev}, got {out.dtype} {tuple(out.shape)} "
+                             f"on {out.device}")  # fmt: skip
         vertices, joints = vertices.to(dev, torch.float32), joints.to(dev, torch.float32)
         idx = params.camera_idx
         R, t, K = cams.R[idx], cams.t[idx], cams.K[idx]  # (B, 3, 3), (B, 3), (B, 3, 3)
@@ -374,10 +378,6 @@ class Synthesizer:
         in_image = ((pix_coco >= -0.5) & (pix_coco < wh.unsqueeze(1) - 0.5)).all(dim=-1)
         kp_map = points_to_crop(pix_coco, box_c, box_s, opt.size)  # (B, 17, 2) map pixels
         visible = (coco[..., 2] > 0) & in_image & inside_map(kp_map, opt.size)
-        want = (len(params), opt.channels, opt.size, opt.size)
-        if out is not None and (tuple(out.shape) != want or out.dtype != torch.float32 or out.device != dev):
-            raise ValueError(f"out must be a float32 {want} tensor on {dev}, got {out.dtype} {tuple(out.shape)} "
-                             f"on {out.device}")  # fmt: skip
         if opt.kind == "heatmap":
             inputs = gaussian_heatmaps(kp_map, visible & params.kept, opt.size, opt.sigma, out=out)
         else:
