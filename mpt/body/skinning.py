@@ -31,6 +31,9 @@ NUM_POSE_BASIS = 23 * 9  # (R_j - I) of the 23 non-root joints, flattened
 # are large enough that per-block overhead is negligible (measured blocks of 128-1024 vertices at batch 256 all
 # within 5% of each other, one 85 MB block 40% slower).
 _CPU_BLOCK_ELEMENTS = 1 << 21
+# On a GPU one block is fastest (fewer kernel launches); the cap only bounds the transforms' memory (512 MiB) for
+# very large batches.
+_GPU_BLOCK_ELEMENTS = 1 << 27
 
 
 class SmplSkinning(nn.Module):
@@ -99,7 +102,8 @@ class SmplSkinning(nn.Module):
         joints, rel = batch_rigid_transform(rot, rest, self.parents, dtype=dtype)  # (B, 24, 3), (B, 24, 4, 4)
         # (B*12, 24) rows: coefficient (c, k) of the 3x4 transform [R | t] of each joint
         rows = rel[:, :, :3, :].reshape(b, -1, 12).transpose(1, 2).reshape(b * 12, -1)
-        step = n if pose.is_cuda else max(128, _CPU_BLOCK_ELEMENTS // (12 * b))
+        budget = _GPU_BLOCK_ELEMENTS if pose.is_cuda else _CPU_BLOCK_ELEMENTS
+        step = max(128, budget // (12 * b))
         verts = torch.empty(b, 3, n, dtype=dtype, device=pose.device)
         shift = None if transl is None else transl.to(dtype).unsqueeze(-1)  # (B, 3, 1)
         for s in range(0, n, step):
