@@ -12,7 +12,7 @@ it with a batched matmul of B*V tiny products. Here
   contiguous rows; on CPU this runs in blocks of vertices so the transforms stay in cache instead of making an
   85 MB round trip through memory at batch 256.
 
-Measured at batch 256 on this project's 2-core CPU (``scripts/bench/bench_smpl.py``): about 2.4x faster than
+Measured at batch 256 on this project's 2-core CPU (``scripts/bench/bench_smpl.py``): 2.4-2.7x faster than
 ``smplx.SMPL``; the vertices equal smplx's to float32 rounding (tests/body/test_skinning.py).
 """
 
