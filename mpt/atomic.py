@@ -64,8 +64,18 @@ def atomic_npy(path: str | os.PathLike[str], dtype: np.dtype, shape: tuple[int, 
             del arr
 
 
+def write_bytes_atomic(path: str | os.PathLike[str], data: bytes) -> Path:
+    """Write ``data`` to ``path`` through :func:`atomic_path`."""
+    with atomic_path(path) as tmp:
+        tmp.write_bytes(data)
+    return Path(path)
+
+
+def write_text_atomic(path: str | os.PathLike[str], text: str) -> Path:
+    """Write ``text`` (UTF-8) to ``path`` through :func:`atomic_path`."""
+    return write_bytes_atomic(path, text.encode("utf-8"))
+
+
 def write_json_atomic(path: str | os.PathLike[str], obj: Any, indent: int = 2) -> Path:
     """Write ``obj`` as JSON through :func:`atomic_path`."""
-    with atomic_path(path) as tmp:
-        tmp.write_text(json.dumps(obj, indent=indent) + "\n", encoding="utf-8")
-    return Path(path)
+    return write_text_atomic(path, json.dumps(obj, indent=indent) + "\n")

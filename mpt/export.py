@@ -28,13 +28,7 @@ from torch import Tensor, nn
 
 from mpt.atomic import atomic_path
 from mpt.errors import MptError
-from mpt.inference import (
-    CROP_SIZE,
-    export_folder,
-    load_image_model,
-    read_export_config,
-    write_bytes,
-)
+from mpt.inference import CROP_SIZE
 
 __all__ = ["MIN_OPSET", "OUTPUT_NAMES", "OnnxGraph", "export", "export_onnx", "onnx_vs_torch"]
 
@@ -107,7 +101,8 @@ def export(cfg: DictConfig) -> dict[str, Any]:
     Runs on the CPU whatever ``cfg.device`` says (ONNX export and the ONNX Runtime check are CPU work).
     Returns {"onnx", "weights", "max_abs_diff" {output: value}}.
     """
-    from mpt.engine.checkpoint import export_model, sha256_of
+    from mpt.engine.builders import load_image_model
+    from mpt.engine.checkpoint import export_folder, export_model, load_exported, write_sha256
 
     try:
         import onnx  # noqa: F401
@@ -122,10 +117,10 @@ def export(cfg: DictConfig) -> dict[str, Any]:
     out = Path(cfg.out)
     if out.resolve() == folder.resolve():
         raise MptError(f"out={out} is the checkpoint folder itself; write the export to another folder")
-    model, _, mcfg = load_image_model(cfg, torch.device("cpu"))
+    exported = load_exported(folder)
+    model, _, mcfg = load_image_model(cfg, torch.device("cpu"), exported)
     out.mkdir(parents=True, exist_ok=True)
-    trained = read_export_config(folder)
-    copy_cfg = OmegaConf.merge(trained, {"backbone": OmegaConf.merge(mcfg.backbone, {"weights": None})})
+    copy_cfg = OmegaConf.merge(exported.config, {"backbone": OmegaConf.merge(mcfg.backbone, {"weights": None})})
     generator = torch.Generator().manual_seed(int(cfg.seed))
     images = torch.randn(cfg.verify_batch, 3, CROP_SIZE, CROP_SIZE, generator=generator)
     with atomic_path(out / "model.onnx") as tmp:
@@ -139,6 +134,6 @@ def export(cfg: DictConfig) -> dict[str, Any]:
                            "model.onnx was not written. Try another opset= or report the versions of torch and "
                            "onnxruntime")  # fmt: skip
     weights = export_model(model, copy_cfg, out)  # the backbone's weights are in the state dict now
-    write_bytes(out / "model.onnx.sha256", f"{sha256_of(out / 'model.onnx')}  model.onnx\n".encode())
+    write_sha256(out / "model.onnx", out / "model.onnx.sha256")
     print(f"wrote {out / 'model.onnx'} (opset {cfg.opset}), {weights} and their sha256 files")
     return {"onnx": str(out / "model.onnx"), "weights": str(weights), "max_abs_diff": diff}

@@ -2,7 +2,7 @@
 
 Pipeline (one call of :func:`infer`):
   1. the export folder (model.safetensors + config.yaml + model.sha256) gives the architecture; the weights are
-     loaded through :func:`mpt.engine.builders.load_trained_model`, which verifies their sha256;
+     loaded through :func:`mpt.engine.builders.load_image_model`, which verifies their sha256;
   2. images are listed (a file, or the files of a folder; anything that is not an image, or does not decode, is
      skipped with a message), and each person box is cropped exactly as fine-tuning and evaluation crop
      (mpt.data.image_dataset: cv2 bilinear crop to 224 x 224, RGB / 255, ImageNet mean/std);
@@ -45,15 +45,15 @@ from typing import Any
 import cv2
 import numpy as np
 import torch
-from omegaconf import DictConfig, OmegaConf
-from omegaconf.errors import OmegaConfBaseException
+from omegaconf import DictConfig
 
-from mpt.atomic import atomic_path, write_json_atomic
+from mpt.atomic import write_bytes_atomic, write_json_atomic
 from mpt.body import BodyModel
 from mpt.body.joints import COCO_KEYPOINT_NAMES, H36M_JOINT_NAMES, H36M_PELVIS
 from mpt.data.image_dataset import IMAGENET_MEAN, IMAGENET_STD
 from mpt.errors import MptError
 from mpt.geometry.crop import crop_image, normalized_to_crop, points_from_crop
+from mpt.models.camera_head import weak_perspective_project
 
 __all__ = [
     "CROP_SIZE",
@@ -62,16 +62,12 @@ __all__ = [
     "Predictor",
     "build_predictor",
     "crop_people",
-    "export_folder",
     "infer",
     "list_images",
-    "load_image_model",
     "normalize_crops",
     "read_boxes",
-    "read_export_config",
     "render_people",
     "to_image_pixels",
-    "write_bytes",
     "write_mesh",
 ]
 
@@ -80,65 +76,10 @@ log = logging.getLogger("mpt.infer")
 CROP_SIZE = 224  # the image crop of fine-tuning and evaluation (mpt.engine.image_batches.build_image_set)
 IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff"})
 COCO_PERSON = 1  # COCO's category_id of a person
-EXPORT_FILES = ("model.safetensors", "config.yaml", "model.sha256")
 MESH_FORMATS = ("obj", "ply")
-_EXPORT_HELP = ("an export folder holds model.safetensors, config.yaml and model.sha256 (written by mpt-pretrain / "
-                "mpt-finetune at the end of training, or by mpt-export)")  # fmt: skip
 
 
 # ----------------------------------------------------------------------------------------------- the model
-
-
-def export_folder(checkpoint: str | Path | None) -> Path:
-    """The export folder named by ``checkpoint`` (the folder or its model.safetensors); every file must be there.
-
-    model.sha256 is required here (load_exported alone accepts a folder without it), so every weight file that
-    inference or ONNX export reads has been checked against its recorded digest.
-    """
-    if checkpoint is None:
-        raise MptError("give the model: checkpoint=<export folder of mpt-pretrain / mpt-finetune / mpt-export>")
-    path = Path(checkpoint)
-    folder = path.parent if path.name == "model.safetensors" else path
-    if not folder.is_dir():
-        raise MptError(f"checkpoint {path} does not exist or is not a folder; {_EXPORT_HELP}")
-    for name in EXPORT_FILES:
-        if not (folder / name).is_file():
-            raise MptError(f"{folder / name} not found; {_EXPORT_HELP}")
-    return folder
-
-
-def read_export_config(folder: Path) -> DictConfig:
-    """The resolved training config saved with an export (architecture of the model)."""
-    path = folder / "config.yaml"
-    try:
-        cfg = OmegaConf.load(path)
-    except (OSError, ValueError, OmegaConfBaseException) as exc:  # yaml errors derive from ValueError
-        raise MptError(f"{path} is not a readable YAML config ({exc}); export the model again") from None
-    if not isinstance(cfg, DictConfig) or any(k not in cfg for k in ("model", "input", "backbone")):
-        raise MptError(f"{path} lacks the model / input / backbone nodes of an mpt config; export the model again")
-    return cfg
-
-
-def load_image_model(cfg: DictConfig, device: torch.device) -> tuple[torch.nn.Module, BodyModel, DictConfig]:
-    """Body model and image model (backbone included, sha256-verified weights) of the export ``cfg.checkpoint``.
-
-    The architecture (model, input, body, and a trained backbone) comes from the export's config; paths, device and
-    ``backbone.weights`` (only used for a pre-training export, which has no pose-network weights) from ``cfg``.
-    Returns (model in eval mode, body, the merged config).
-    """
-    from mpt.engine.builders import build_body_model, load_trained_model
-    from mpt.engine.evaluate import model_config
-
-    folder = export_folder(cfg.checkpoint)
-    trained = read_export_config(folder)
-    try:
-        mcfg = model_config(cfg, trained)
-    except OmegaConfBaseException as exc:
-        raise MptError(f"{folder / 'config.yaml'} does not fit this version's config schema ({exc}); "
-                       "export the model again with this version of mpt") from None  # fmt: skip
-    body = build_body_model(mcfg).to(device)
-    model = load_trained_model(folder, mcfg, body, with_backbone=True).to(device).eval()
-    return model, body, mcfg
 
 
 def normalize_crops(crops: torch.Tensor, device: torch.device) -> torch.Tensor:
@@ -180,6 +121,7 @@ class Predictor:
 
 def build_predictor(cfg: DictConfig) -> Predictor:
     """:class:`Predictor` for ``cfg.checkpoint`` on ``cfg.device`` (auto | cpu | cuda)."""
+    from mpt.engine.builders import load_image_model
     from mpt.engine.distributed import resolve_device
 
     device = resolve_device(cfg.device)
@@ -318,7 +260,7 @@ def to_image_pixels(points: torch.Tensor, camera: torch.Tensor, center: torch.Te
     s * (X + t) is in the crop's [-1, 1] frame; normalized_to_crop gives crop pixels and points_from_crop (the
     inverse crop transform) image pixels.
     """
-    norm = camera[:, None, :1] * (points[..., :2] + camera[:, None, 1:])  # (B, N, 2)
+    norm = weak_perspective_project(points, camera)  # (B, N, 2)
     return points_from_crop(normalized_to_crop(norm, crop_size), center, size, crop_size)
 
 
@@ -353,19 +295,13 @@ def render_people(image: np.ndarray, vertices: torch.Tensor, camera: torch.Tenso
     return np.concatenate([overlay, render_side_view(verts, all_faces, (h, w))], axis=1)
 
 
-def write_bytes(path: Path, data: bytes) -> None:
-    """Write ``data`` to ``path`` atomically (mpt.atomic)."""
-    with atomic_path(path) as tmp:
-        tmp.write_bytes(data)
-
-
 def write_mesh(path: Path, vertices: np.ndarray, faces: np.ndarray) -> None:
     """Write one mesh with trimesh, in the format of the suffix (.obj or .ply), atomically."""
     import trimesh
 
     mesh = trimesh.Trimesh(vertices=vertices, faces=faces, process=False)
     data = mesh.export(file_type=path.suffix.lstrip("."))
-    write_bytes(path, data.encode("utf-8") if isinstance(data, str) else data)
+    write_bytes_atomic(path, data.encode("utf-8") if isinstance(data, str) else data)
 
 
 def write_png(path: Path, rgb: np.ndarray) -> None:
@@ -373,7 +309,7 @@ def write_png(path: Path, rgb: np.ndarray) -> None:
     ok, buf = cv2.imencode(".png", cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR))
     if not ok:
         raise MptError(f"could not encode {path} as PNG")
-    write_bytes(path, buf.tobytes())
+    write_bytes_atomic(path, buf.tobytes())
 
 
 def output_names(images: Sequence[Path]) -> dict[Path, str]:

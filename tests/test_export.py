@@ -37,7 +37,7 @@ def test_onnx_matches_pytorch_with_a_dynamic_batch(exported, demo_assets):
     import onnx
     import onnxruntime as ort
 
-    from mpt.inference import load_image_model
+    from mpt.engine.builders import load_image_model
 
     src, out, result = exported
     assert max(result["max_abs_diff"].values()) < ONNX_TOLERANCE
@@ -71,7 +71,7 @@ def test_sha256_files_and_the_weights_copy(exported, demo_assets, tmp_path):
     # The copy names its backbone and holds its weights: loaded as an image model it equals the source.
     from omegaconf import OmegaConf
 
-    from mpt.inference import load_image_model
+    from mpt.engine.builders import load_image_model
 
     copy_cfg = OmegaConf.load(out / "config.yaml")
     assert copy_cfg.backbone.name == "higherhrnet_w32" and copy_cfg.backbone.weights is None

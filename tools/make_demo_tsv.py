@@ -63,7 +63,7 @@ import cv2
 import numpy as np
 import torch
 
-from mpt.atomic import atomic_path, write_json_atomic
+from mpt.atomic import write_json_atomic, write_text_atomic
 from mpt.body import BodyModel, find_smpl_file
 from mpt.body.joints import COCO_KEYPOINT_NAMES, H36M_JOINT_NAMES
 from mpt.data.amass import find_amass_files, read_amass_sequence
@@ -393,8 +393,7 @@ def _write_set(folder: Path, split: str, rows: tuple[list, list, list]) -> DemoT
     write_tsv(folder / f"{split}.img.tsv", img_rows)
     write_tsv(folder / f"{split}.label.tsv", label_rows)
     write_tsv(folder / f"{split}.hw.tsv", hw_rows)
-    with atomic_path(folder / f"{split}.yaml") as tmp:
-        tmp.write_text(f"img: {split}.img.tsv\nlabel: {split}.label.tsv\nhw: {split}.hw.tsv\n", encoding="utf-8")
+    write_text_atomic(folder / f"{split}.yaml", f"img: {split}.img.tsv\nlabel: {split}.label.tsv\nhw: {split}.hw.tsv\n")
     return DemoTsvSet(folder=folder, split=split, count=len(img_rows))
 
 

@@ -32,7 +32,7 @@ if __package__ in (None, ""):  # run as `python tools/results_table.py` from a c
 
 import yaml
 
-from mpt.atomic import atomic_path
+from mpt.atomic import atomic_path, write_text_atomic
 
 
 @dataclass(frozen=True)
@@ -334,8 +334,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     text = markdown(collected)
     print(text, end="")
     if args.out is not None:
-        with atomic_path(args.out) as tmp:
-            tmp.write_text(text, encoding="utf-8")
+        write_text_atomic(args.out, text)
         print(f"wrote {args.out}")
     if args.plot is not None:
         if collected.curves:

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from mpt.atomic import atomic_path
+from mpt.atomic import atomic_path, write_text_atomic
 from mpt.errors import MptError
 
 __all__ = ["TSVError", "TSVFile", "build_lineidx", "lineidx_path", "write_tsv"]
@@ -54,8 +54,7 @@ def build_lineidx(tsv_path: str | os.PathLike[str]) -> Path:
         raise TSVError(f"TSV file {tsv_path} does not exist; cannot build its .lineidx")
     offsets = _line_offsets(tsv_path)
     out = lineidx_path(tsv_path)
-    with atomic_path(out) as tmp:
-        tmp.write_text("".join(f"{o}\n" for o in offsets.tolist()), encoding="ascii")
+    write_text_atomic(out, "".join(f"{o}\n" for o in offsets.tolist()))
     return out
 
 

@@ -4,13 +4,16 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import torch
 from hydra.utils import instantiate
-from omegaconf import DictConfig
+from omegaconf import DictConfig, OmegaConf
+from omegaconf.errors import OmegaConfBaseException
 
 from mpt.body import BodyModel, find_smpl_file, h36m_to_j14, load_joint_regressor
 from mpt.body.joints import H36M_PELVIS
+from mpt.engine.checkpoint import Export, load_exported
 from mpt.errors import MptError
 from mpt.geometry import CameraSet, virtual_cameras
 from mpt.losses import LossWeights
@@ -123,49 +126,68 @@ def loss_weights(cfg: DictConfig) -> LossWeights:
                        vertex_levels=tuple(w.vertex_levels))  # fmt: skip
 
 
-def load_export_into(model: MPTModel, path: str | Path, hint: str) -> dict[str, torch.Tensor]:
-    """Load an exported fp32 state dict (sha256-checked) into ``model``; returns it.
+def model_config(cfg: DictConfig, trained: DictConfig) -> DictConfig:
+    """``cfg`` with the architecture of a trained model (model, input, body) and its backbone when it has one."""
+    update = {key: trained[key] for key in ("model", "input", "body")}
+    if trained.backbone.name != "none":
+        update["backbone"] = OmegaConf.merge(trained.backbone, {"weights": None})
+    return OmegaConf.merge(cfg, update)
+
+
+def load_export_into(model: MPTModel, export: Export, hint: str) -> None:
+    """Load an export's weights into ``model``.
 
     Only the pose network's keys may be missing (a pre-training export has none); any other missing or unexpected
-    key is an error naming the file, followed by ``hint``.
+    key is an error naming the export, followed by ``hint``.
     """
-    from mpt.engine.checkpoint import load_exported
-
-    state, _ = load_exported(path)
-    missing, unexpected = model.load_state_dict(state, strict=False)
+    missing, unexpected = model.load_state_dict(export.state, strict=False)
     missing = [k for k in missing if not (model.backbone is not None and k.startswith("backbone."))]
     if missing or unexpected:
-        raise MptError(f"{path}: the weights do not fit this model (missing {missing[:5]}, unexpected "
-                       f"{unexpected[:5]}); {hint}")
-    return state
+        raise MptError(f"{export.folder / 'model.safetensors'}: the weights do not fit this model (missing "
+                       f"{missing[:5]}, unexpected {unexpected[:5]}); {hint}")  # fmt: skip
 
 
-def load_trained_model(path: str | Path, cfg: DictConfig, body: BodyModel, with_backbone: bool) -> MPTModel:
-    """Build the model of ``cfg`` and load an export into it.
+def load_image_model(cfg: DictConfig, device: torch.device, export: Export | None = None
+                     ) -> tuple[MPTModel, BodyModel, DictConfig]:  # fmt: skip
+    """Body model and image model (backbone included) of the export ``cfg.checkpoint``, in eval mode.
 
-    A pre-training export has no backbone weights: with ``with_backbone`` the backbone comes from
-    ``cfg.backbone.weights`` instead (the paper's Table 2 protocol).
+    ``export``: the export already read by :func:`mpt.engine.checkpoint.load_exported` (read here when None).
+    The architecture (model, input, body, and a trained backbone) comes from the export's config; paths, device and
+    ``backbone.weights`` from ``cfg``. A pre-training export has no pose-network weights: its backbone then comes
+    from ``cfg.backbone.weights`` (the paper's Table 2 protocol). Returns (model, body, the merged config).
     """
-    model, _ = build_model(cfg, body, with_backbone=with_backbone)
-    state = load_export_into(model, path, "was it exported by another version or with other model options?")
-    if with_backbone and not any(k.startswith("backbone.") for k in state) and cfg.backbone.weights is None:
-        raise MptError(f"{path} holds no pose-network weights (a pre-training export) and backbone.weights is not "
-                       "set: give the COCO keypoint checkpoint, e.g. backbone.weights=pose_higher_hrnet_w48_640.pth")
-    return model
+    export = load_exported(cfg.checkpoint) if export is None else export
+    try:
+        mcfg = model_config(cfg, export.config)
+    except OmegaConfBaseException as exc:
+        raise MptError(f"{export.folder / 'config.yaml'} does not fit this version's config schema ({exc}); "
+                       "export the model again with this version of mpt") from None  # fmt: skip
+    body = build_body_model(mcfg).to(device)
+    model, _ = build_model(mcfg, body, with_backbone=True)
+    load_export_into(model, export, "was it exported by another version or with other model options?")
+    if not any(k.startswith("backbone.") for k in export.state) and mcfg.backbone.weights is None:
+        raise MptError(f"{export.folder} holds no pose-network weights (a pre-training export) and backbone.weights "
+                       "is not set: give the COCO keypoint checkpoint, e.g. "
+                       "backbone.weights=pose_higher_hrnet_w48_640.pth")  # fmt: skip
+    return model.to(device).eval(), body, mcfg
 
 
-def check_inputs(*checks: Callable[[], object]) -> None:
-    """Run every check; report all failing inputs together in one :class:`MptError` (not just the first)."""
-    problems = []
+def check_inputs(*checks: Callable[[], Any]) -> list[Any]:
+    """Run every check; report all failing inputs together in one :class:`MptError` (not just the first).
+
+    Returns the checks' results in order, so a caller uses what a check opened instead of opening it again.
+    """
+    problems, results = [], []
     for check in checks:
         try:
-            check()
+            results.append(check())
         except MptError as exc:
             problems.append(str(exc))
     if len(problems) == 1:
         raise MptError(problems[0])
     if problems:
         raise MptError(f"{len(problems)} inputs are missing or unusable:\n- " + "\n- ".join(problems))
+    return results
 
 
 def body_checks(cfg: DictConfig) -> tuple[Callable[[], object], ...]:

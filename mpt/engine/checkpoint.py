@@ -15,12 +15,13 @@ import hashlib
 import pickle
 import shutil
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import torch
 from omegaconf import DictConfig, OmegaConf
+from omegaconf.errors import OmegaConfBaseException
 
-from mpt.atomic import atomic_path
+from mpt.atomic import atomic_path, write_text_atomic
 from mpt.engine.distributed import barrier
 from mpt.errors import MptError
 
@@ -55,8 +56,7 @@ def save_checkpoint(engine: Any, ckpt_dir: str | Path, step: int, client_state: 
                        "previous complete checkpoint, so train.resume=true continues from it once there is room") from exc
     barrier()
     if is_main:
-        with atomic_path(ckpt_dir / LATEST) as tmp:
-            tmp.write_text(tag + "\n")
+        write_text_atomic(ckpt_dir / LATEST, tag + "\n")
         tags = sorted(p.name for p in ckpt_dir.glob("step*") if p.is_dir())
         for old in tags[: max(0, len(tags) - keep)]:
             if old != tag:
@@ -92,6 +92,25 @@ def sha256_of(path: str | Path) -> str:
     return h.hexdigest()
 
 
+EXPORT_FILES = ("model.safetensors", "config.yaml", "model.sha256")
+_EXPORT_HELP = ("an exported model folder holds model.safetensors, config.yaml and model.sha256 (written by "
+                "mpt-pretrain / mpt-finetune at the end of training, or by mpt-export)")  # fmt: skip
+
+
+class Export(NamedTuple):
+    """An export read back: its folder, fp32 state dict, training config and the (verified) sha256 of the weights."""
+
+    folder: Path
+    state: dict[str, torch.Tensor]
+    config: DictConfig
+    sha256: str
+
+
+def write_sha256(target: Path, digest: Path) -> None:
+    """Record ``target``'s sha256 in ``digest`` (the ``sha256sum`` line format), atomically."""
+    write_text_atomic(digest, f"{sha256_of(target)}  {target.name}\n")
+
+
 def export_model(module: torch.nn.Module, cfg: DictConfig, out_dir: str | Path) -> Path:
     """Write ``model.safetensors`` (fp32), ``config.yaml`` (resolved) and ``model.sha256`` into ``out_dir``."""
     from safetensors.torch import save_file
@@ -101,28 +120,49 @@ def export_model(module: torch.nn.Module, cfg: DictConfig, out_dir: str | Path) 
     weights = out_dir / "model.safetensors"
     with atomic_path(weights) as tmp:
         save_file(state, str(tmp))
-    with atomic_path(out_dir / "config.yaml") as tmp:
-        tmp.write_text(OmegaConf.to_yaml(cfg, resolve=True))
-    with atomic_path(out_dir / "model.sha256") as tmp:
-        tmp.write_text(f"{sha256_of(weights)}  model.safetensors\n")
+    write_text_atomic(out_dir / "config.yaml", OmegaConf.to_yaml(cfg, resolve=True))
+    write_sha256(weights, out_dir / "model.sha256")
     return weights
 
 
-def load_exported(path: str | Path) -> tuple[dict[str, torch.Tensor], DictConfig]:
-    """Read an export folder (or its ``model.safetensors``), verifying the recorded sha256."""
+def export_folder(checkpoint: str | Path | None) -> Path:
+    """The export folder named by ``checkpoint`` (the folder or its model.safetensors); every file must be there."""
+    if checkpoint is None:
+        raise MptError("give the model: checkpoint=<export folder of mpt-pretrain / mpt-finetune / mpt-export>")
+    path = Path(checkpoint)
+    folder = path.parent if path.name == "model.safetensors" else path
+    if not folder.is_dir():
+        raise MptError(f"checkpoint {path} does not exist or is not a folder; {_EXPORT_HELP}")
+    for name in EXPORT_FILES[:2]:
+        if not (folder / name).is_file():
+            raise MptError(f"{folder / name} not found: {_EXPORT_HELP}")
+    if not (folder / "model.sha256").is_file():
+        raise MptError(f"{folder / 'model.sha256'} not found: every export records the sha256 of its weights and mpt "
+                       "loads none without it; copy the whole export folder, or re-export from the run's "
+                       "checkpoint")  # fmt: skip
+    return folder
+
+
+def _read_export_config(path: Path) -> DictConfig:
+    """The resolved training config saved with an export (it names the architecture of the model)."""
+    try:
+        cfg = OmegaConf.load(path)
+    except (OSError, ValueError, OmegaConfBaseException) as exc:  # yaml errors derive from ValueError
+        raise MptError(f"{path} is not a readable YAML config ({exc}); export the model again") from None
+    if not isinstance(cfg, DictConfig) or any(k not in cfg for k in ("model", "input", "backbone")):
+        raise MptError(f"{path} lacks the model / input / backbone nodes of an mpt config; export the model again")
+    return cfg
+
+
+def load_exported(path: str | Path | None) -> Export:
+    """Read an export folder (or its ``model.safetensors``): weights checked against the recorded sha256, config
+    checked for the nodes that name the architecture. Every caller reads an export through here, once."""
     from safetensors.torch import load_file
 
-    path = Path(path)
-    folder = path if path.is_dir() else path.parent
-    weights, config, digest = folder / "model.safetensors", folder / "config.yaml", folder / "model.sha256"
-    for p in (weights, config):
-        if not p.is_file():
-            raise MptError(f"{p} not found: an exported model folder holds model.safetensors, config.yaml and "
-                           "model.sha256 (written by mpt-pretrain / mpt-finetune at the end of training)")  # fmt: skip
-    if not digest.is_file():
-        raise MptError(f"{digest} not found: every export records the sha256 of its weights and mpt loads none "
-                       "without it; copy the whole export folder, or re-export from the run's checkpoint")  # fmt: skip
-    want = digest.read_text().split()[0] if digest.read_text().split() else ""
+    folder = export_folder(path)
+    weights, digest = folder / "model.safetensors", folder / "model.sha256"
+    recorded = digest.read_text().split()
+    want = recorded[0] if recorded else ""
     got = sha256_of(weights)
     if got != want:
         raise MptError(f"{weights}: sha256 {got} does not match {digest} ({want}); the file is truncated or "
@@ -131,4 +171,4 @@ def load_exported(path: str | Path) -> tuple[dict[str, torch.Tensor], DictConfig
         state = load_file(str(weights))
     except Exception as exc:  # safetensors raises its own SafetensorError
         raise MptError(f"{weights}: not a readable safetensors file ({exc})") from exc
-    return state, OmegaConf.load(config)
+    return Export(folder, state, _read_export_config(folder / "config.yaml"), got)

@@ -13,14 +13,13 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig
 
 from mpt.atomic import write_json_atomic
-from mpt.engine.builders import body_checks, build_body_model, check_inputs, load_trained_model
-from mpt.engine.checkpoint import load_exported, sha256_of
+from mpt.engine.builders import body_checks, check_inputs, load_image_model
+from mpt.engine.checkpoint import load_exported
 from mpt.engine.distributed import all_reduce_sum, setup_distributed
 from mpt.engine.image_batches import build_image_set, eval_loader, to_device
-from mpt.errors import MptError
 from mpt.metrics import h36m_p2_errors, h36m_pve
 
 PROTOCOL = ("Human3.6M protocol 2 (METRO): S9+S11, camera 60457274, every 5th frame; 14 joints regressed from the "
@@ -58,14 +57,6 @@ def mesh_errors(model: torch.nn.Module, loader: Any, body: Any, device: torch.de
     return out
 
 
-def model_config(cfg: DictConfig, trained: DictConfig) -> DictConfig:
-    """``cfg`` with the architecture of the trained model (model, input, body) and its backbone when it has one."""
-    update = {key: trained[key] for key in ("model", "input", "body")}
-    if trained.backbone.name != "none":
-        update["backbone"] = OmegaConf.merge(trained.backbone, {"weights": None})
-    return OmegaConf.merge(cfg, update)
-
-
 def format_table(name: str, metrics: dict[str, float]) -> str:
     cols = ["mpjpe", "pa_mpjpe"] + (["pve"] if "pve" in metrics else [])
     head = "| set | samples | " + " | ".join(c.upper().replace("_", "-") for c in cols) + " |"
@@ -74,28 +65,18 @@ def format_table(name: str, metrics: dict[str, float]) -> str:
     return "\n".join([head, rule, row])
 
 
-def _exported(checkpoint: str | None) -> Any:
-    if checkpoint is None:
-        raise MptError("give the model to evaluate: checkpoint=<run folder of mpt-pretrain / mpt-finetune>")
-    return load_exported(checkpoint)
-
-
 def evaluate(cfg: DictConfig) -> dict[str, Any]:
     """Evaluate ``cfg.checkpoint`` (an exported model folder) on ``cfg.data``; print a table, write JSON."""
-    check_inputs(*body_checks(cfg), lambda: _exported(cfg.checkpoint),
-                 lambda: build_image_set(cfg.data, train=False, seed=cfg.seed))  # fmt: skip
-    _, trained = load_exported(cfg.checkpoint)
-    mcfg = model_config(cfg, trained)
-    dataset = build_image_set(cfg.data, train=False, seed=cfg.seed)
+    *_, export, dataset = check_inputs(*body_checks(cfg), lambda: load_exported(cfg.checkpoint),
+                                       lambda: build_image_set(cfg.data, train=False, seed=cfg.seed))  # fmt: skip
     dist = setup_distributed(cfg.device)
-    body = build_body_model(mcfg).to(dist.device)
-    model = load_trained_model(cfg.checkpoint, mcfg, body, with_backbone=True).to(dist.device)
+    model, body, mcfg = load_image_model(cfg, dist.device, export)
     loader = eval_loader(dataset, cfg.batch_size, dist.rank, dist.world_size, mcfg.train.num_workers)
     metrics = mesh_errors(model, loader, body, dist.device)
     result = {"set": cfg.data.name, "split": cfg.data.split, "protocol": PROTOCOL, "metrics": metrics,
               "checkpoint": str(Path(cfg.checkpoint).resolve()),
-              "checkpoint_sha256": sha256_of(Path(cfg.checkpoint) / "model.safetensors"),
-              "backbone": mcfg.backbone.name, "pretrain_only": trained.backbone.name == "none"}  # fmt: skip
+              "checkpoint_sha256": export.sha256,
+              "backbone": mcfg.backbone.name, "pretrain_only": export.config.backbone.name == "none"}  # fmt: skip
     if dist.is_main:
         out = Path(cfg.paths.output_dir) / "eval.json"
         write_json_atomic(out, result)

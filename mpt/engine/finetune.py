@@ -68,15 +68,13 @@ class FinetuneTask:
 def finetune(cfg: DictConfig) -> dict[str, Any]:
     """Fine-tune from ``cfg`` (see configs/finetune.yaml); returns final validation metrics and the run folder."""
     inits = [lambda: load_exported(cfg.train.init_from)] if cfg.train.init_from is not None else []
-    check_inputs(*body_checks(cfg), lambda: build_mixed(cfg), *inits)
-    mixed = build_mixed(cfg)
+    _, _, mixed, *init = check_inputs(*body_checks(cfg), lambda: build_mixed(cfg), *inits)
     val_set = build_image_set(cfg.data.val, train=False, seed=cfg.seed) if cfg.data.val is not None else None
     dist = setup_distributed(cfg.device)
     body = build_body_model(cfg).to(dist.device)
     model, levels = build_model(cfg, body, with_backbone=True)
-    if cfg.train.init_from is not None:
-        load_export_into(model, cfg.train.init_from, "fine-tune with the same model=... and input=... as "
-                         "pre-training")  # fmt: skip
+    if init:
+        load_export_into(model, init[0], "fine-tune with the same model=... and input=... as pre-training")
     elif dist.is_main:
         print("train.init_from is not set: fine-tuning without pre-trained weights", flush=True)
     task = FinetuneTask(cfg, dist, body, VertexDownsampler(levels).to(dist.device), mixed, val_set)

@@ -101,8 +101,7 @@ def _open_cache(path: str, split: str) -> MotionCache:
 
 def pretrain(cfg: DictConfig) -> dict[str, Any]:
     """Pre-train from ``cfg`` (see configs/pretrain.yaml); returns final validation metrics and the run folder."""
-    check_inputs(*body_checks(cfg), lambda: _open_cache(cfg.data.cache, cfg.data.train_split))
-    train_cache = _open_cache(cfg.data.cache, cfg.data.train_split)
+    *_, train_cache = check_inputs(*body_checks(cfg), lambda: _open_cache(cfg.data.cache, cfg.data.train_split))
     val_cache = _open_cache(cfg.data.cache, cfg.data.val_split)
     dist = setup_distributed(cfg.device)
     body = build_body_model(cfg, genders_from_cache=True).to(dist.device)

@@ -16,6 +16,7 @@ from typing import Any, Protocol
 import torch
 from omegaconf import DictConfig, OmegaConf
 
+from mpt.atomic import write_text_atomic
 from mpt.engine.checkpoint import export_model, latest_tag, load_checkpoint, save_checkpoint
 from mpt.engine.distributed import DistInfo, all_reduce_sum
 from mpt.engine.ds_config import build_ds_config, precision_dtype, total_train_steps
@@ -84,8 +85,7 @@ def train(cfg: DictConfig, dist: DistInfo, model: torch.nn.Module, task: TrainTa
 
     logger = RunLogger(run_dir, dist.is_main, total, start)
     if dist.is_main and start == 0:
-        run_dir.mkdir(parents=True, exist_ok=True)
-        (run_dir / "config.yaml").write_text(OmegaConf.to_yaml(cfg, resolve=True))
+        write_text_atomic(run_dir / "config.yaml", OmegaConf.to_yaml(cfg, resolve=True))
     kill_after = int(os.environ.get(_KILL_ENV, "-1"))
     samples_per_step = tc.micro_batch * tc.grad_accum * dist.world_size
     metrics: dict[str, float] = {}

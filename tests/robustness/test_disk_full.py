@@ -116,7 +116,7 @@ def test_full_disk_while_exporting_leaves_no_torn_weights(tmp_path, monkeypatch)
     assert info.value.errno == errno.ENOSPC
     # the previous export is untouched and still passes its sha256 check
     assert (tmp_path / "model.safetensors").read_bytes() == before
-    state, _ = load_exported(tmp_path)
+    state = load_exported(tmp_path).state
     for key, value in first.state_dict().items():
         assert torch.equal(state[key], value.detach())
     assert _temp_files(tmp_path) == []
