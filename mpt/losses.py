@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 from torch import Tensor
 
-from mpt.body.joints import J14_LEFT_HIP, J14_RIGHT_HIP
+from mpt.metrics import center_on_hips
 
 
 @dataclass(frozen=True)
@@ -31,12 +31,6 @@ def _masked_mean(per_sample: Tensor, mask: Tensor) -> Tensor:
     """Mean of ``per_sample`` (B,) over samples where ``mask`` (B,) is 1; zero (with a graph) if none is."""
     mask = mask.to(per_sample.dtype)
     return (per_sample * mask).sum() / mask.sum().clamp(min=1.0)
-
-
-def center_on_hips(joints: Tensor) -> Tensor:
-    """(B, 14, 3) J14 joints minus the midpoint of their hips (METRO's centring for 3D joint losses)."""
-    pelvis = 0.5 * (joints[:, J14_RIGHT_HIP] + joints[:, J14_LEFT_HIP])
-    return joints - pelvis[:, None]
 
 
 def joints3d_loss(pred: Tensor, gt: Tensor, conf: Tensor, has_3d: Tensor) -> Tensor:

@@ -39,7 +39,26 @@ COCO_KEYPOINT_NAMES: tuple[str, ...] = (
     "right_elbow", "left_wrist", "right_wrist", "left_hip", "right_hip", "left_knee", "right_knee", "left_ankle",
     "right_ankle",
 )  # fmt: skip
-COCO_FLIP_PAIRS: tuple[tuple[int, int], ...] = ((1, 2), (3, 4), (5, 6), (7, 8), (9, 10), (11, 12), (13, 14), (15, 16))
+
+def flip_permutation(names: tuple[str, ...], left: str, right: str) -> tuple[int, ...]:
+    """perm[i] = index of joint i's mirror image: names with ``left`` and ``right`` prefixes swapped."""
+    index = {n: i for i, n in enumerate(names)}
+    perm = []
+    for n in names:
+        if n.startswith(left):
+            mirror = right + n[len(left) :]
+        elif n.startswith(right):
+            mirror = left + n[len(right) :]
+        else:
+            mirror = n
+        if mirror not in index:
+            raise ValueError(f"joint {n!r} has no mirror {mirror!r} in {names}")
+        perm.append(index[mirror])
+    return tuple(perm)
+
+
+# COCO-17 left/right swap used by flip testing (HigherHRNet lib/dataset/transforms/transforms.py FLIP_CONFIG['COCO']).
+COCO_FLIP_INDEX: tuple[int, ...] = flip_permutation(COCO_KEYPOINT_NAMES, "left_", "right_")
 
 # smplx vertex ids (SMPL topology) of the face keypoints that SMPL has no joint for.
 SMPL_FACE_VERTEX_IDS: dict[str, int] = {"nose": 332, "right_eye": 6260, "left_eye": 2800, "right_ear": 4071,

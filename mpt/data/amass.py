@@ -24,7 +24,6 @@ BODY_POSE_END = 66  # root + 21 body joints, identical joint order in SMPL and S
 NUM_BODY_JOINTS_WITH_ROOT = BODY_POSE_END // 3  # 22
 SMPL_NUM_BETAS = 10
 
-GENDERS = ("neutral", "male", "female")
 _GENDER_ALIASES = {
     "male": "male", "m": "male",
     "female": "female", "f": "female",

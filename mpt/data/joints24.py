@@ -7,7 +7,7 @@ here from the joint names (swap the left/right prefix) rather than typed in; the
 
 from __future__ import annotations
 
-from mpt.body.joints import SMPL_JOINT_NAMES
+from mpt.body.joints import SMPL_JOINT_NAMES, flip_permutation
 
 __all__ = [
     "J14_FLIP_PERM",
@@ -28,23 +28,6 @@ J24_NAMES: tuple[str, ...] = (
 # The 14 joints evaluated and supervised in 3D (the J14 order of mpt.body.joints.J14_JOINT_NAMES).
 J24_TO_J14: tuple[int, ...] = (0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 18)
 J24_PELVIS: int = J24_NAMES.index("Pelvis")  # 14: METRO subtracts it from the 3D labels
-
-
-def flip_permutation(names: tuple[str, ...], left: str, right: str) -> tuple[int, ...]:
-    """perm[i] = index of joint i's mirror image: names with ``left`` and ``right`` prefixes swapped."""
-    index = {n: i for i, n in enumerate(names)}
-    perm = []
-    for n in names:
-        if n.startswith(left):
-            mirror = right + n[len(left) :]
-        elif n.startswith(right):
-            mirror = left + n[len(right) :]
-        else:
-            mirror = n
-        if mirror not in index:
-            raise ValueError(f"joint {n!r} has no mirror {mirror!r} in {names}")
-        perm.append(index[mirror])
-    return tuple(perm)
 
 
 J24_FLIP_PERM: tuple[int, ...] = flip_permutation(J24_NAMES, "L_", "R_")

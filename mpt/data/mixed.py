@@ -54,11 +54,17 @@ class MixedDataset(Dataset):
         k = int(np.searchsorted(self.offsets, index, side="right")) - 1
         return k, index - int(self.offsets[k])
 
-    def __getitem__(self, index: int) -> dict[str, Any]:
+    def item(self, index: int, epoch: int | None = None) -> dict[str, Any]:
+        """Item ``index`` with its set's position as ``dataset``. With ``epoch``, a set that augments per epoch
+        (``load`` + ``aug_params``, as MeshTSVDataset) draws that epoch's augmentation, whatever its own state."""
         k, i = self.locate(index)
-        item = self.datasets[k][i]
+        ds = self.datasets[k]
+        item = ds[i] if epoch is None else ds.load(i, ds.aug_params(i, epoch))  # type: ignore[attr-defined]
         item["dataset"] = torch.tensor(k, dtype=torch.long)
         return item
+
+    def __getitem__(self, index: int) -> dict[str, Any]:
+        return self.item(index)
 
     def set_epoch(self, epoch: int) -> None:
         """Forward the epoch to member datasets that draw seeded augmentation per epoch."""

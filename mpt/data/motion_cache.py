@@ -20,14 +20,12 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
+import torch
 
 from mpt.errors import MptError
-
-if TYPE_CHECKING:
-    import torch
 
 CACHE_FORMAT = "mpt-motion-cache"
 CACHE_VERSION = 1
@@ -152,9 +150,6 @@ class MotionCache:
 
     def batch(self, indices: np.ndarray) -> dict[str, torch.Tensor]:
         """Gather samples ``indices`` (B,) into a dict of tensors (see the class docstring)."""
-        # Imported here so the AMASS preparation workers (spawned processes importing mpt.data) skip torch's
-        # import time; after the first call this is a dictionary lookup.
-        import torch
         idx = np.asarray(indices)
         if idx.ndim != 1 or (idx.size and idx.dtype.kind not in "iu"):
             raise TypeError(f"indices must be a 1-D integer array, got {idx.dtype} {idx.shape}")
@@ -164,9 +159,10 @@ class MotionCache:
         a = self._arrays
         seq = np.asarray(a["seq"][idx], dtype=np.int64)  # (B,)
         return {
-            "pose": torch.from_numpy(np.array(a["pose"][idx], dtype=np.float32)),  # (B, 72)
-            "betas": torch.from_numpy(np.array(a["betas"][seq], dtype=np.float32)),  # (B, 10)
-            "trans": torch.from_numpy(np.array(a["trans"][idx], dtype=np.float32)),  # (B, 3)
+            # fancy indexing copies out of the memmap; the dtypes were checked when the arrays were opened
+            "pose": torch.from_numpy(np.asarray(a["pose"][idx], dtype=np.float32)),  # (B, 72)
+            "betas": torch.from_numpy(np.asarray(a["betas"][seq], dtype=np.float32)),  # (B, 10)
+            "trans": torch.from_numpy(np.asarray(a["trans"][idx], dtype=np.float32)),  # (B, 3)
             "gender": torch.from_numpy(np.asarray(a["gender"][seq], dtype=np.int64)),  # (B,)
             "seq": torch.from_numpy(seq),  # (B,)
             "frame": torch.from_numpy(np.asarray(a["frame"][idx], dtype=np.int64)),  # (B,)

@@ -10,6 +10,7 @@ One prepare run per output folder at a time.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import hashlib
 import json
 import logging
@@ -169,27 +170,21 @@ def _load_part_arrays(part: Path) -> dict[str, np.ndarray]:
 def _write_split_arrays(out_dir: Path, split: str, members: list[FileResult]) -> None:
     """Concatenate the parts of ``members`` into the split's arrays (temp names, then os.replace)."""
     m, s = sum(r.kept for r in members), len(members)
-    shapes = {**{n: (m, *t) for n, (_, t) in SAMPLE_ARRAYS.items()},
-              **{n: (s, *t) for n, (_, t) in SEQUENCE_ARRAYS.items()}}
-    dtypes = {n: d for n, (d, _) in {**SAMPLE_ARRAYS, **SEQUENCE_ARRAYS}.items()}
-    with (atomic_npy(array_path(out_dir, split, "pose"), dtypes["pose"], shapes["pose"]) as pose,
-          atomic_npy(array_path(out_dir, split, "trans"), dtypes["trans"], shapes["trans"]) as trans,
-          atomic_npy(array_path(out_dir, split, "seq"), dtypes["seq"], shapes["seq"]) as seq,
-          atomic_npy(array_path(out_dir, split, "frame"), dtypes["frame"], shapes["frame"]) as frame,
-          atomic_npy(array_path(out_dir, split, "betas"), dtypes["betas"], shapes["betas"]) as betas,
-          atomic_npy(array_path(out_dir, split, "gender"), dtypes["gender"], shapes["gender"]) as gender):
+    with contextlib.ExitStack() as stack:
+        out = {name: stack.enter_context(atomic_npy(array_path(out_dir, split, name), dtype, (rows, *trailing)))
+               for spec, rows in ((SAMPLE_ARRAYS, m), (SEQUENCE_ARRAYS, s))
+               for name, (dtype, trailing) in spec.items()}  # fmt: skip
         start = 0
         for i, r in enumerate(members):
             arrs = _load_part_arrays(part_path(out_dir, r.path))
             if arrs["frame"].shape[0] != r.kept:
                 raise CacheBuildError(f"{part_path(out_dir, r.path)}: part changed during the build; re-run")
             stop = start + r.kept
-            pose[start:stop] = arrs["pose"]
-            trans[start:stop] = arrs["trans"]
-            frame[start:stop] = arrs["frame"]
-            seq[start:stop] = i
-            betas[i] = arrs["betas"]
-            gender[i] = GENDER_CODES[r.gender]
+            for name in ("pose", "trans", "frame"):
+                out[name][start:stop] = arrs[name]
+            out["seq"][start:stop] = i
+            out["betas"][i] = arrs["betas"]
+            out["gender"][i] = GENDER_CODES[r.gender]
             start = stop
 
 

@@ -54,12 +54,7 @@ def build_synthesizer(cfg: DictConfig, body: BodyModel, cameras: CameraSet):  # 
     """Heatmap / mask synthesis for pre-training from ``cfg.input`` and ``cfg.cameras``."""
     from mpt.synthesis import SynthesisOptions, Synthesizer
 
-    i = cfg.input
-    options = SynthesisOptions(kind=i.kind, size=i.size, sigma=i.sigma, crop_size=i.crop_size, crop_scale=i.crop_scale,
-                               scale_jitter=tuple(i.scale_jitter), center_jitter=i.center_jitter,
-                               mask_joint_ratio=i.mask_joint_ratio, random_heading=i.random_heading,
-                               distortion=cfg.cameras.distortion)  # fmt: skip
-    return Synthesizer(body, cameras, options)
+    return Synthesizer(body, cameras, SynthesisOptions.from_config(cfg.input, distortion=cfg.cameras.distortion))
 
 
 def build_mesh_levels(cfg: DictConfig, body: BodyModel) -> MeshLevels:

@@ -47,11 +47,7 @@ class _EpochItems(Dataset):
 
     def __getitem__(self, key: tuple[int, int]) -> dict[str, Any]:
         index, epoch = key
-        k, i = self.mixed.locate(index)
-        ds = self.mixed.datasets[k]
-        item = ds.load(i, ds.aug_params(i, epoch))
-        item["dataset"] = torch.tensor(k, dtype=torch.long)
-        return item
+        return self.mixed.item(index, epoch)
 
 
 class _StepBatches(Sampler[list[tuple[int, int]]]):

@@ -14,7 +14,7 @@ import numpy as np
 import torch
 from omegaconf import DictConfig
 
-from mpt.data.motion_cache import MotionCache, MotionCacheError
+from mpt.data.motion_cache import MotionCache
 from mpt.engine.builders import (
     body_checks,
     build_body_model,
@@ -88,11 +88,7 @@ class PretrainTask:
 
 
 def _open_cache(path: str, split: str) -> MotionCache:
-    try:
-        cache = MotionCache(path, split)
-    except (MotionCacheError, FileNotFoundError) as exc:
-        raise MptError(f"{exc}\nBuild the cache with: python tools/prepare_amass.py --amass-root <AMASS folder> "
-                       f"--out {path}") from exc  # fmt: skip
+    cache = MotionCache(path, split)  # a MotionCacheError (an MptError) names the file and how to rebuild it
     if len(cache) == 0:
         raise MptError(f"the {split} split of the motion cache {path} is empty; re-run tools/prepare_amass.py with "
                        "a larger --val-fraction or more AMASS data")  # fmt: skip

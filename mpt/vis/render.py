@@ -161,12 +161,11 @@ def vertex_normals(verts: torch.Tensor, faces: torch.Tensor) -> torch.Tensor:
     return torch.nn.functional.normalize(vn, dim=1)
 
 
-def _face_planes(tri: torch.Tensor, origin: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+def _face_planes(tri: torch.Tensor, origin: torch.Tensor) -> torch.Tensor:
     """Barycentric planes of triangles (K, 3, 3) in pixel coordinates relative to ``origin`` (K, 2).
 
     Returns ``planes`` (K, 3, 3): rows l0, l1, z with each value = A * x + B * y + C at local pixel (x, y)
-    (l0, l1 the barycentric weights of vertices 0 and 1, z the screen-space interpolated depth), and the
-    signed doubled area (K,). Local coordinates keep the float32 arithmetic exact to ~1e-6 at any image size.
+    (l0, l1 the barycentric weights of vertices 0 and 1, z the screen-space interpolated depth). Local coordinates keep the float32 arithmetic exact to ~1e-6 at any image size.
     """
     p = tri[..., :2] - origin[:, None]  # (K, 3, 2)
     (ax, ay), (bx, by), (cx, cy) = p[:, 0].unbind(-1), p[:, 1].unbind(-1), p[:, 2].unbind(-1)
@@ -178,7 +177,7 @@ def _face_planes(tri: torch.Tensor, origin: torch.Tensor) -> tuple[torch.Tensor,
     za, zb, zc = tri[:, 0, 2], tri[:, 1, 2], tri[:, 2, 2]
     z = l0 * (za - zc)[:, None] + l1 * (zb - zc)[:, None]
     z[:, 2] += zc
-    return torch.stack([l0, l1, z], dim=1), area
+    return torch.stack([l0, l1, z], dim=1)
 
 
 def rasterize(
@@ -215,7 +214,7 @@ def rasterize(
     if ids.numel() == 0:
         return empty
     tri, lo, hi = tri.index_select(0, ids), lo.index_select(0, ids), hi.index_select(0, ids)
-    planes, _ = _face_planes(tri, lo)
+    planes = _face_planes(tri, lo)
     z_lo, z_hi = tri[:, :, 2].min(), tri[:, :, 2].max()
     z_scale = _DEPTH_LEVELS / (z_hi - z_lo).clamp_min(1e-12)
     # The depth buffer covers only the region the faces touch (x0..x1, y0..y1), not the whole image.

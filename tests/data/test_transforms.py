@@ -12,6 +12,7 @@ from scipy.spatial.transform import Rotation
 from scipy.stats import norm
 
 from mpt.body import BodyModel
+from mpt.body.joints import COCO_FLIP_INDEX
 from mpt.body.smpl_file import save_smpl_pickle
 from mpt.data.joints24 import J14_FLIP_PERM, J24_FLIP_PERM, J24_NAMES, J24_TO_J14, SMPL_FLIP_PERM
 from mpt.data.transforms import (
@@ -40,6 +41,8 @@ def test_permutations_match_metro() -> None:
     assert [3 * j for j in SMPL_FLIP_PERM] == METRO_POSE_FLIP[::3]
     assert list(J14_FLIP_PERM) == [5, 4, 3, 2, 1, 0, 11, 10, 9, 8, 7, 6, 12, 13]
     assert [J24_NAMES[i] for i in J24_TO_J14][-2:] == ["Neck", "Head"] and J24_NAMES[14] == "Pelvis"
+    # HigherHRNet lib/dataset/transforms/transforms.py FLIP_CONFIG['COCO']
+    assert list(COCO_FLIP_INDEX) == [0, 2, 1, 4, 3, 6, 5, 8, 7, 10, 9, 12, 11, 14, 13, 16, 15]
 
 
 def test_flip_joints_hand_example() -> None:

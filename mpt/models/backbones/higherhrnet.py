@@ -20,10 +20,9 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from torchvision.models.resnet import BasicBlock, Bottleneck
 
-from .common import check_images, official_init_
+from mpt.body.joints import COCO_FLIP_INDEX
 
-# COCO-17 left/right swap used by flip testing (HigherHRNet lib/dataset/transforms/transforms.py FLIP_CONFIG['COCO']).
-COCO_FLIP_INDEX: tuple[int, ...] = (0, 2, 1, 4, 3, 6, 5, 8, 7, 10, 9, 12, 11, 14, 13, 16, 15)
+from .common import check_images, official_init_
 
 # Stem output channels (STEM_INPLANES 64) and layer1 = 4 Bottlenecks of 64 planes -> 256 channels.
 _STEM_CHANNELS = 64
