@@ -29,10 +29,9 @@ from scipy.optimize import nnls
 from scipy.sparse.csgraph import connected_components
 
 from mpt.body.joints import H36M_JOINT_NAMES, SMPL_JOINT_NAMES, SMPL_PARENTS
+from mpt.body.smpl_file import NUM_FACES, NUM_JOINTS, NUM_VERTICES  # NUM_FACES = 2V - 4: closed, genus 0
+from mpt.data.joints24 import SMPL_FLIP_PERM
 
-NUM_VERTICES = 6890
-NUM_FACES = 13776  # a closed genus-0 triangle mesh has F = 2V - 4
-NUM_JOINTS = 24
 NUM_BETAS = 10
 
 # smplx vertex_ids['smplh'] (smplx/vertex_ids.py; valid for SMPL's topology, see FACTS.md section 4).
@@ -44,7 +43,7 @@ LANDMARK_VERTEX_IDS: dict[str, int] = {
 }  # fmt: skip
 
 # Left/right partner of each SMPL joint (mirror in x).
-MIRROR_JOINT = np.array([0, 2, 1, 3, 5, 4, 6, 8, 7, 9, 11, 10, 12, 14, 13, 15, 17, 16, 19, 18, 21, 20, 23, 22])
+MIRROR_JOINT = np.array(SMPL_FLIP_PERM)
 
 # T-pose joint centres of the demo body (our design, SMPL-like placement; metres, y up, +z forward, left = +x).
 _LEFT_JOINTS: dict[str, tuple[float, float, float]] = {

@@ -19,9 +19,7 @@ support_data/github_data/amass_sample.npz; SMPL keys as read by vchoutas/smplx s
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
-import pickle
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -33,13 +31,15 @@ if __package__ in (None, ""):  # run as a script from a checkout: make `tools` a
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from mpt.atomic import atomic_path, write_json_atomic
+from mpt.body import BodyModel
 from mpt.body.joints import SMPL_PARENTS
+from mpt.body.smpl_file import GENDERS, save_smpl_pickle
+from mpt.engine.checkpoint import sha256_of
 from mpt.errors import MptError
 from tools.demo_body import DESIGN_JOINTS, build_demo_body
 
 GENERATOR_VERSION = 1
 MANIFEST_NAME = "demo_assets.json"
-GENDERS = ("neutral", "male", "female")
 
 # (dataset folder, mocap frame rate, subjects as (folder, gender)); two sequences per subject.
 AMASS_LAYOUT: tuple[tuple[str, float, tuple[tuple[str, str], ...]], ...] = (
@@ -299,14 +299,6 @@ def amass_files(seed: int) -> dict[str, dict[str, np.ndarray]]:
 # Writing
 
 
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with path.open("rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
-
-
 def _read_manifest(root: Path) -> dict | None:
     try:
         manifest = json.loads((root / MANIFEST_NAME).read_text())
@@ -330,12 +322,6 @@ def _is_current(manifest: dict | None, root: Path, seed: int) -> bool:
         except (KeyError, TypeError):
             return False
     return True
-
-
-def _write_pickle(path: Path, obj: object) -> None:
-    """Pickle protocol 2, like the official SMPL files (they load with pickle.load(f, encoding='latin1'))."""
-    with atomic_path(path) as tmp, tmp.open("wb") as f:
-        pickle.dump(obj, f, protocol=2)
 
 
 def _remove_stale(root: Path, old: dict | None, keep: set[str]) -> None:
@@ -373,7 +359,7 @@ def make_demo_assets(out_dir: str | Path, seed: int = 0, force: bool = False, ve
     body = build_demo_body()
     for gender in GENDERS:
         path = assets.smpl_dir / f"SMPL_{gender.upper()}.pkl"
-        _write_pickle(path, body.smpl_dict(gender))
+        save_smpl_pickle(body.smpl_dict(gender), path)  # protocol 2, like the official files
         written.append(path)
     with atomic_path(assets.h36m_regressor) as tmp:
         np.save(tmp, body.h36m_regressor)
@@ -384,7 +370,7 @@ def make_demo_assets(out_dir: str | Path, seed: int = 0, force: bool = False, ve
             np.savez(tmp, **arrays)
         written.append(path)
 
-    entries = [{"path": p.relative_to(root).as_posix(), "bytes": p.stat().st_size, "sha256": _sha256(p)}
+    entries = [{"path": p.relative_to(root).as_posix(), "bytes": p.stat().st_size, "sha256": sha256_of(p)}
                for p in written]  # fmt: skip
     _remove_stale(root, old, {e["path"] for e in entries})
     write_json_atomic(root / MANIFEST_NAME, {"generator": "tools/make_demo_assets.py", "version": GENERATOR_VERSION,
@@ -394,6 +380,17 @@ def make_demo_assets(out_dir: str | Path, seed: int = 0, force: bool = False, ve
             print(f"wrote {root / e['path']} ({e['bytes'] / 1e6:.2f} MB)")
         print(f"wrote {root / MANIFEST_NAME}")
     return assets
+
+
+def body_model(smpl: str | None, regressor: str | None, assets: str | Path) -> BodyModel:
+    """The real SMPL model and Human3.6M regressor when ``smpl`` is given, else the demo body generated into (or
+    reused from) ``assets``: the body of the tools' and benchmarks' ``--smpl`` / ``--regressor`` / ``--assets``."""
+    if smpl:
+        if not regressor:
+            raise SystemExit("--smpl needs --regressor (the 17x6890 J_regressor_h36m_correct.npy)")
+        return BodyModel(smpl, regressor)
+    made = make_demo_assets(assets, seed=0)
+    return BodyModel(made.smpl_dir, made.h36m_regressor)
 
 
 def main(argv: list[str] | None = None) -> int:

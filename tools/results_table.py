@@ -118,9 +118,10 @@ def _read_config(run_dir: Path) -> dict[str, Any] | None:
     return cfg if isinstance(cfg, dict) else None
 
 
-def run_experiment(run_dir: Path) -> str:
-    """Experiment name of a training run: ``name`` in its config.yaml, else the folder name (outputs/<name>)."""
-    cfg = _read_config(run_dir)
+def run_experiment(run_dir: Path, cfg: dict[str, Any] | None = None) -> str:
+    """Experiment name of a training run: ``name`` in its config.yaml (``cfg``, read when None), else the folder
+    name (outputs/<name>)."""
+    cfg = _read_config(run_dir) if cfg is None else cfg
     name = cfg.get("name") if cfg else None
     return str(name) if name else run_dir.name
 
@@ -193,8 +194,7 @@ def read_val_curve(run_dir: str | os.PathLike[str]) -> tuple[Curve, int]:
             by_step[step] = values  # a later line for the same step (after a resume) wins
         else:
             bad += 1
-    curve = Curve(run_dir=run_dir, experiment=(str(cfg["name"]) if cfg and cfg.get("name") else run_dir.name),
-                  validated_on=_validated_on(cfg))  # fmt: skip
+    curve = Curve(run_dir=run_dir, experiment=run_experiment(run_dir, cfg), validated_on=_validated_on(cfg))
     for step in sorted(by_step):
         curve.steps.append(step)
         curve.mpjpe.append(by_step[step][0])

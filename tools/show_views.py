@@ -29,7 +29,6 @@ from scipy.spatial import ConvexHull  # noqa: E402
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout without installing
 
 from mpt.atomic import atomic_path  # noqa: E402
-from mpt.body import BodyModel  # noqa: E402
 from mpt.geometry import (  # noqa: E402
     CameraSet,
     matrix_to_axis_angle,
@@ -155,19 +154,6 @@ def plot_views(cams: CameraSet, heat: dict[str, torch.Tensor], mask: torch.Tenso
     save(fig, path)
 
 
-def load_body(args: argparse.Namespace) -> BodyModel:
-    if args.smpl:
-        if not args.regressor:
-            raise SystemExit("--smpl needs --regressor (the 17x6890 J_regressor_h36m_correct.npy)")
-        return BodyModel(args.smpl, args.regressor)
-    if not args.assets:
-        raise SystemExit("give --assets DIR (demo assets) or --smpl and --regressor (real SMPL files)")
-    from tools.make_demo_assets import make_demo_assets
-
-    assets = make_demo_assets(Path(args.assets), seed=0)
-    return BodyModel(assets.smpl_dir, assets.h36m_regressor)
-
-
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--assets", default=None, help="demo assets folder (made by tools/make_demo_assets.py)")
@@ -178,7 +164,11 @@ def main(argv: list[str] | None = None) -> None:
     args = ap.parse_args(argv)
     out_dir = Path(args.out)
 
-    body = load_body(args)
+    if not (args.smpl or args.assets):
+        raise SystemExit("give --assets DIR (demo assets) or --smpl and --regressor (real SMPL files)")
+    from tools.make_demo_assets import body_model
+
+    body = body_model(args.smpl, args.regressor, args.assets)
     cams = virtual_cameras(8)
     n = len(cams)
     batch = {k: v.expand(n, *v.shape[1:]).clone() for k, v in demo_pose().items()}
@@ -186,9 +176,11 @@ def main(argv: list[str] | None = None) -> None:
     sigma = 8.0 * args.size / 224
     heat_synth = Synthesizer(body, cams, SynthesisOptions(size=args.size, sigma=sigma))
     mask_synth = Synthesizer(body, cams, SynthesisOptions(kind="mask", size=args.size))
-    with torch.no_grad():
-        heat = heat_synth(batch, None, train=False, camera_idx=every)
-        mask = mask_synth(batch, None, train=False, camera_idx=every)["inputs"]
+    with torch.no_grad():  # one SMPL forward and one set of (evaluation) views for both pictures
+        verts, joints = heat_synth.pose_bodies(batch)
+        params = heat_synth.sample_params(n, None, train=False, camera_idx=every)
+        heat = heat_synth.render(verts, joints, params)
+        mask = mask_synth.render(verts, joints, params)["inputs"]
     footprint = world_vertices(heat, cams, 0)[:, :2]
     plot_topdown(cams, footprint, heat_synth.volume_center.double().numpy(), out_dir / "cameras_topdown.png")
     plot_views(cams, heat, mask, out_dir / "heatmaps_by_view.png")

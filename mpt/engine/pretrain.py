@@ -64,7 +64,11 @@ class PretrainTask:
 
     def train_loss(self, engine: Any, micro_step: int, generator: torch.Generator) -> dict[str, torch.Tensor]:
         syn = self._synthesize(self.train_cache, self.sampler.indices(micro_step), generator, train=True)
-        target = synthesis_targets(syn, self.down)
+        return self.loss(engine, syn, synthesis_targets(syn, self.down))
+
+    def loss(self, engine: Any, syn: dict[str, torch.Tensor], target: dict[str, torch.Tensor]
+             ) -> dict[str, torch.Tensor]:  # fmt: skip
+        """METRO's loss terms of the model on a synthesised batch and its targets."""
         pred = mesh_predictions(engine(syn["inputs"].to(self.dtype)), self.body)
         return mesh_losses(pred, target, self.weights)
 

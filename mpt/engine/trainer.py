@@ -57,22 +57,31 @@ def _validate(engine: Any, task: TrainTask, logger: RunLogger, step: int, total:
     return metrics
 
 
+def setup_engine(cfg: DictConfig, dist: DistInfo, model: torch.nn.Module, total_steps: int
+                 ) -> tuple[Any, Any, torch.dtype]:  # fmt: skip
+    """``model`` on its device inside a DeepSpeed engine with the run's Adam and LR schedule.
+
+    Returns (engine, scheduler, the dtype inputs must have: bf16 / fp16 / fp32 from the ``deepspeed`` config).
+    """
+    import deepspeed
+
+    ds_config = build_ds_config(cfg, dist.world_size, total_steps)
+    optimizer = torch.optim.Adam(_param_groups(model), lr=cfg.train.lr, weight_decay=cfg.train.weight_decay,
+                                 fused=dist.device.type == "cuda")  # fmt: skip
+    model.to(dist.device)
+    engine, _, _, scheduler = deepspeed.initialize(model=model, optimizer=optimizer, config=ds_config)
+    return engine, scheduler, precision_dtype(ds_config)
+
+
 def train(cfg: DictConfig, dist: DistInfo, model: torch.nn.Module, task: TrainTask,
           log_prefix: str = "train") -> dict[str, Any]:  # fmt: skip
     """Run the whole schedule (or resume it); returns the final validation metrics and where things were written."""
-    import deepspeed
-
     run_dir = Path(cfg.paths.output_dir)
     ckpt_dir = run_dir / "checkpoints"
     tc = cfg.train
     total = total_train_steps(task.num_train_samples, tc.micro_batch, tc.grad_accum, dist.world_size, tc.epochs,
                               tc.max_steps)  # fmt: skip
-    ds_config = build_ds_config(cfg, dist.world_size, total)
-    optimizer = torch.optim.Adam(_param_groups(model), lr=tc.lr, weight_decay=tc.weight_decay,
-                                 fused=dist.device.type == "cuda")  # fmt: skip
-    model.to(dist.device)
-    engine, _, _, scheduler = deepspeed.initialize(model=model, optimizer=optimizer, config=ds_config)
-    task.dtype = precision_dtype(ds_config)  # type: ignore[attr-defined]
+    engine, scheduler, task.dtype = setup_engine(cfg, dist, model, total)  # type: ignore[attr-defined]
 
     start = 0
     if tc.resume and latest_tag(ckpt_dir) is not None:

@@ -34,32 +34,23 @@ def main() -> None:
     args = parser.parse_args()
 
     from mpt.config import compose_config
-    from mpt.engine.builders import build_body_model, build_cameras, build_model, build_synthesizer, loss_weights
+    from mpt.engine.builders import build_body_model, build_cameras, build_model, build_synthesizer
     from mpt.engine.distributed import setup_distributed
-    from mpt.engine.ds_config import build_ds_config, precision_dtype
     from mpt.engine.pretrain import PretrainTask, _open_cache
-    from mpt.engine.targets import VertexDownsampler
+    from mpt.engine.targets import VertexDownsampler, synthesis_targets
+    from mpt.engine.trainer import setup_engine
 
     cfg = compose_config("pretrain", [f"paths.data_root={args.assets}", f"model={args.model}", f"input={args.input}",
                                       f"train.micro_batch={args.batch}", f"device={args.device}",
                                       f"deepspeed={args.deepspeed}"] +
                          ([f"paths.motion_cache={args.cache}"] if args.cache else []))  # fmt: skip
-    import deepspeed
-
     dist = setup_distributed(cfg.device)
     cache = _open_cache(cfg.data.cache, cfg.data.train_split)
     body = build_body_model(cfg).to(dist.device)
     model, levels = build_model(cfg, body)
     synth = build_synthesizer(cfg, body, build_cameras(cfg).to(dist.device))
     task = PretrainTask(cfg, dist, body, synth, VertexDownsampler(levels).to(dist.device), cache, cache)
-    ds = build_ds_config(cfg, 1, 1000)
-    model.to(dist.device)
-    opt = torch.optim.Adam(model.parameters(), lr=cfg.train.lr, fused=dist.device.type == "cuda")
-    engine, _, _, _ = deepspeed.initialize(model=model, optimizer=opt, config=ds)
-    task.dtype = precision_dtype(ds)
-    weights = loss_weights(cfg)
-    from mpt.engine.targets import mesh_predictions, synthesis_targets
-    from mpt.losses import mesh_losses
+    engine, _, task.dtype = setup_engine(cfg, dist, model, total_steps=1000)
 
     def sync() -> None:
         if dist.device.type == "cuda":
@@ -74,8 +65,7 @@ def main() -> None:
         target = synthesis_targets(syn, task.down)
         sync()
         t1 = time.perf_counter()
-        pred = mesh_predictions(engine(syn["inputs"].to(task.dtype)), body)
-        loss = mesh_losses(pred, target, weights)["loss"]
+        loss = task.loss(engine, syn, target)["loss"]
         engine.backward(loss)
         engine.step()
         sync()

@@ -20,7 +20,6 @@ from __future__ import annotations
 import argparse
 import sys
 import tempfile
-import time
 from functools import partial
 from pathlib import Path
 
@@ -29,6 +28,8 @@ import numpy as np
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # run from a checkout without installing
+
+from timing import best_ms  # noqa: E402  (scripts/bench/timing.py)
 
 from mpt.body import BodyModel  # noqa: E402
 from mpt.data.amass import find_amass_files, read_amass_sequence  # noqa: E402
@@ -97,26 +98,6 @@ def depth_at(pv: torch.Tensor, faces: torch.Tensor, face_map: np.ndarray) -> np.
     return out
 
 
-def sync(result: np.ndarray, device: str) -> np.ndarray:
-    """Wait for queued GPU work, so that it counts in the time."""
-    if device.startswith("cuda"):
-        torch.cuda.synchronize()
-    return result
-
-
-def timed(fn, repeats: int) -> float:
-    """Best wall time (ms) of fn() over ``repeats`` runs after one warm-up.
-
-    The minimum, not the mean: on a shared machine other processes only ever add time."""
-    fn()
-    times = []
-    for _ in range(repeats):
-        t = time.perf_counter()
-        fn()
-        times.append((time.perf_counter() - t) * 1000)
-    return min(times)
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--assets", help="demo assets folder (default: generate into a temporary folder)")
@@ -126,6 +107,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--device", default="cpu")
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
+    device = torch.device(args.device)
 
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(args.assets) if args.assets else Path(tmp)
@@ -146,10 +128,10 @@ def main(argv: list[str] | None = None) -> int:
         image = rng.integers(0, 256, size=(size, size, 3), dtype=np.uint8)
         for cull in (False, True):
             zbuf = partial(render_mesh, image, pv_dev, faces_dev, cull_backfaces=cull)
-            t_smooth = timed(lambda f=zbuf: sync(f(shading="smooth"), args.device), args.repeats)
-            t_flat = timed(lambda f=zbuf: sync(f(shading="flat"), args.device), args.repeats)
+            t_smooth = best_ms(partial(zbuf, shading="smooth"), device, args.repeats)
+            t_flat = best_ms(partial(zbuf, shading="flat"), device, args.repeats)
             paint = partial(render_mesh, image, pv, faces, shading="flat", method="painter", cull_backfaces=cull)
-            t_paint = timed(paint, args.repeats)
+            t_paint = best_ms(paint, torch.device("cpu"), args.repeats)
             # Visibility errors: pixels where the painter leaves a face lying more than TOLERANCE_M behind the
             # nearest surface at that pixel (the z-buffer's face), i.e. a hidden surface drawn over a visible one.
             zmap = rasterize(pv, faces, size, size, cull_backfaces=cull).face_map().numpy()

@@ -25,7 +25,6 @@ import os
 import sys
 import tempfile
 import time
-from collections.abc import Callable
 from pathlib import Path
 
 # Large CPU tensors: ask PyTorch's CPU allocator for transparent huge pages (env var read once, at the first
@@ -39,9 +38,8 @@ import torch  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # run from a checkout without installing
 
-from timing import timed_ms  # noqa: E402  (scripts/bench/timing.py)
+from timing import best_ms  # noqa: E402  (scripts/bench/timing.py)
 
-from mpt.body import BodyModel  # noqa: E402
 from mpt.geometry import matrix_to_axis_angle, rotation_about_axis, virtual_cameras  # noqa: E402
 from mpt.synthesis import (  # noqa: E402
     SynthesisOptions,
@@ -65,26 +63,6 @@ def upright_batch(n: int, seed: int) -> dict[str, torch.Tensor]:
             "gender": torch.zeros(n, dtype=torch.long)}  # fmt: skip
 
 
-def best_ms(fn: Callable[[], object], device: torch.device, repeats: int, warmup: int = 1) -> float:
-    """Fastest of ``repeats`` timed calls in ms, after ``warmup`` calls (best-of-N: on a shared machine the
-    fastest run is the one least disturbed by other processes; every row of the table uses the same rule)."""
-    for _ in range(warmup):
-        fn()
-    return min(timed_ms(fn, device) for _ in range(repeats))
-
-
-def load_body(args: argparse.Namespace) -> BodyModel:
-    if args.smpl:
-        if not args.regressor:
-            raise SystemExit("--smpl needs --regressor (the 17x6890 J_regressor_h36m_correct.npy)")
-        return BodyModel(args.smpl, args.regressor)
-    from tools.make_demo_assets import make_demo_assets
-
-    root = Path(args.assets) if args.assets else Path(tempfile.mkdtemp(prefix="mpt_bench_assets_"))
-    assets = make_demo_assets(root, seed=0)
-    return BodyModel(assets.smpl_dir, assets.h36m_regressor)
-
-
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--batch", type=int, default=256)
@@ -104,7 +82,10 @@ def main(argv: list[str] | None = None) -> None:
         raise SystemExit("--device cuda given but torch sees no CUDA device")
 
     sigma = args.sigma if args.sigma is not None else 8.0 * args.size / 224
-    body = load_body(args).to(device)
+    from tools.make_demo_assets import body_model
+
+    assets = args.assets or tempfile.mkdtemp(prefix="mpt_bench_assets_")
+    body = body_model(args.smpl, args.regressor, assets).to(device)
     synth = Synthesizer(body, virtual_cameras(args.views), SynthesisOptions(size=args.size, sigma=sigma))
     gen = torch.Generator(device=device).manual_seed(0)
     batch = {k: v.to(device) for k, v in upright_batch(args.batch, seed=0).items()}

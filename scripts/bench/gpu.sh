@@ -92,10 +92,6 @@ else:
     print(f"{last['samples_per_s']:.4g} samples/s (one logged window only)")
 EOF
 }
-# configs/deepspeed/{bf16,fp16}.yaml also cast buffers (BatchNorm statistics), which DeepSpeed keeps fp32 otherwise.
-ds_args() {
-  echo "deepspeed=$1"
-}
 finish() { step "summary"; printf '%s\n' "${SUMMARY[@]}" | tee "$LOGS/summary.txt"
            echo "total $(( $(date +%s) - start )) s; logs in $LOGS"; }
 
@@ -141,11 +137,10 @@ if [ "$MODE" = all ]; then
       peak=$(grep -h 'peak GPU' "$LOGS/pretrain_$precision.log" || true)
       [ -n "$peak" ] && note "  $peak"
     elif [ "$precision" != zero0 ]; then
-      # bench_pretrain.py cannot cast the buffers: measure the same model and batch through mpt-pretrain instead
-      step "pre-training throughput through mpt-pretrain, deepspeed=$precision (buffers cast too)"
-      mapfile -t DS < <(ds_args "$precision")
+      # bench_pretrain.py failed for this precision: measure the same model and batch through mpt-pretrain instead
+      step "pre-training throughput through mpt-pretrain, deepspeed=$precision"
       rm -rf "$WORK/pretrain_$precision"
-      run "pretrain_cli_$precision" "$PY" -m mpt.cli.pretrain "model=$PT_MODEL" "input=$PT_INPUT" "${DS[@]}" \
+      run "pretrain_cli_$precision" "$PY" -m mpt.cli.pretrain "model=$PT_MODEL" "input=$PT_INPUT" "deepspeed=$precision" \
         "device=$DEVICE" "paths.data_root=$DEMO" "paths.output_dir=$WORK/pretrain_$precision" \
         "train.micro_batch=$PT_BATCH" "train.max_steps=$((PT_STEPS + 10))" train.log_every=5 \
         train.val_every=1000000 train.ckpt_every=1000000 train.max_val_samples=32 \
@@ -168,9 +163,8 @@ fi
 step "fine-tuning throughput: $FT_STEPS steps, model=$FT_MODEL, backbone=$FT_BACKBONE, batch $FT_BATCH, $FT_PRECISION"
 FT_RUN=$WORK/finetune
 rm -rf "$FT_RUN"
-mapfile -t FT_DS < <(ds_args "$FT_PRECISION")
 if run finetune "$PY" -m mpt.cli.finetune "model=$FT_MODEL" "input=$FT_INPUT" "backbone=$FT_BACKBONE" data=demo_mixed \
-  "${FT_DS[@]}" "device=$DEVICE" "paths.data_root=$DEMO" "paths.tsv=$DEMO/tsv" "paths.cache=$DEMO/cache" \
+  "deepspeed=$FT_PRECISION" "device=$DEVICE" "paths.data_root=$DEMO" "paths.tsv=$DEMO/tsv" "paths.cache=$DEMO/cache" \
   "paths.output_dir=$FT_RUN" "train.micro_batch=$FT_BATCH" "train.max_steps=$FT_STEPS" "train.num_workers=$FT_WORKERS" \
   train.log_every=5 train.val_every=1000000 train.ckpt_every=1000000 train.max_val_samples=16; then
   rate=$(rate_of "$FT_RUN/metrics.jsonl" "$FT_BATCH")
