@@ -24,3 +24,39 @@ def demo_body(demo_assets):
     from mpt.body import BodyModel
 
     return BodyModel(demo_assets.smpl_dir, demo_assets.h36m_regressor)
+
+
+@pytest.fixture(scope="session")
+def demo_cache(demo_assets, tmp_path_factory):
+    """The demo motions prepared into a motion cache (val = the DemoMocapB dataset)."""
+    from mpt.data.prepare_amass import prepare_amass
+
+    out = tmp_path_factory.mktemp("amass_cache")
+    prepare_amass(demo_assets.amass_dir, out, val_datasets=["DemoMocapB"], target_fps=30.0)
+    return out
+
+
+@pytest.fixture(scope="session")
+def demo_tsv(demo_assets, tmp_path_factory):
+    """Small demo image sets (METRO TSV) rendered from the demo body."""
+    from tools.make_demo_tsv import make_demo_tsv
+
+    out = tmp_path_factory.mktemp("tsv")
+    make_demo_tsv(demo_assets, out, n_train=32, n_valid=12, n_coco=16)
+    return out
+
+
+@pytest.fixture(scope="session")
+def shared_cache_dir(tmp_path_factory):
+    """paths.cache shared by all runs of the session, so the mesh levels are computed once."""
+    return tmp_path_factory.mktemp("derived")
+
+
+@pytest.fixture(scope="session")
+def export_dir(demo_assets, demo_body, tmp_path_factory):
+    """An exported tiny image model (tests.helpers.make_export) in <root>/model, its paths.cache in <root>/cache.
+    Tests only read it; those that damage an export work on a copy."""
+    from tests.helpers import make_export
+
+    root = tmp_path_factory.mktemp("export")
+    return make_export(demo_assets, demo_body, root / "model", root / "cache")

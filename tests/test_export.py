@@ -14,7 +14,7 @@ pytest.importorskip("onnxruntime", reason="the export extra (onnx, onnxruntime) 
 from mpt.config import compose_config  # noqa: E402
 from mpt.errors import MptError  # noqa: E402
 from mpt.export import export  # noqa: E402
-from tests.test_inference import infer_config, make_export  # noqa: E402
+from tests.helpers import infer_config  # noqa: E402
 
 ONNX_TOLERANCE = 1e-4  # metres (0.1 mm): float32 kernels of two runtimes; measured ~1e-7 on this model
 
@@ -26,9 +26,9 @@ def export_config(assets, checkpoint, out, cache, *extra: str):
 
 
 @pytest.fixture(scope="module")
-def exported(demo_assets, demo_body, tmp_path_factory):
+def exported(demo_assets, export_dir, tmp_path_factory):
     root = tmp_path_factory.mktemp("onnx_export")
-    src = make_export(demo_assets, demo_body, root / "model", root / "cache")
+    src = export_dir
     result = export(export_config(demo_assets, src, root / "onnx", root / "cache", "verify_batch=1"))
     return src, root / "onnx", result
 

@@ -24,38 +24,10 @@ import trimesh
 from mpt.config import compose_config
 from mpt.errors import MptError
 from mpt.inference import crop_boxes, infer, list_images, normalize_crops, read_boxes, to_image_pixels
+from tests.helpers import CAMERA, infer_config
 
-CAMERA = (0.6, 0.05, -0.05)  # the test model's constant camera (s, tx, ty): keeps the mesh well inside the crop
 SMPL_NOSE_VERTEX = 332  # smplx vertex_ids.py (SMPL topology): COCO's nose is this vertex
 
-
-def make_export(assets, body, out: Path, cache: Path) -> Path:
-    """Export a freshly built tiny MPT + HigherHRNet-w32 whose camera head always says CAMERA (no training)."""
-    from mpt.engine.builders import build_model
-    from mpt.engine.checkpoint import export_model
-
-    cfg = compose_config("finetune", ["model=tiny", "backbone=higherhrnet_w32", "input=heatmap56",
-                                      f"paths.smpl={assets.smpl_dir}", f"paths.h36m_regressor={assets.h36m_regressor}",
-                                      f"paths.cache={cache}"])  # fmt: skip
-    torch.manual_seed(0)
-    model, _ = build_model(cfg, body, with_backbone=True)
-    with torch.no_grad():
-        model.camera_head.fc2.weight.zero_()
-        model.camera_head.fc2.bias.copy_(torch.tensor(CAMERA))
-    export_model(model, cfg, out)
-    return out
-
-
-def infer_config(assets, checkpoint, images, out, cache, *extra: str):
-    return compose_config("infer", [f"checkpoint={checkpoint}", f"images={images}", f"out={out}", "device=cpu",
-                                    f"paths.smpl={assets.smpl_dir}", f"paths.h36m_regressor={assets.h36m_regressor}",
-                                    f"paths.cache={cache}", *extra])  # fmt: skip
-
-
-@pytest.fixture(scope="module")
-def export_dir(demo_assets, demo_body, tmp_path_factory):
-    root = tmp_path_factory.mktemp("infer_export")
-    return make_export(demo_assets, demo_body, root / "model", root / "cache")
 
 
 @pytest.fixture(scope="module")

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.engine.conftest import run_cli
+from tests.helpers import run_cli
 
 EXPERIMENTS = Path(__file__).resolve().parents[2] / "configs" / "experiment"
 SMALL = ["model=tiny", "train.micro_batch=2", "train.max_steps=2", "train.val_every=2", "train.ckpt_every=2",

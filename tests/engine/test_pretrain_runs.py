@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 from safetensors.numpy import load_file
 
-from tests.engine.conftest import clean_env, run_cli
+from tests.helpers import clean_env, run_cli
 
 TINY = ["model=tiny", "input=heatmap56", "cameras=h36m4", "train.max_val_samples=32", "train.log_every=1",
         "device=cpu"]  # fmt: skip

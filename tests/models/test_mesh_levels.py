@@ -180,11 +180,12 @@ def test_load_errors_name_the_file(tmp_path: Path) -> None:
         load_mesh_downsampling(wrong)
 
 
-def test_levels_of_the_demo_body() -> None:
-    """The SMPL-format demo body (tools/demo_body.py, when present): thin limbs next to the torso."""
-    demo_body = pytest.importorskip("tools.demo_body")
-    body = demo_body.build_demo_body()
-    v, f = np.asarray(body.v_template, dtype=np.float64), np.asarray(body.faces)
+def test_levels_of_the_demo_body(demo_assets) -> None:
+    """The SMPL-format demo body (tools/demo_body.py): thin limbs next to the torso."""
+    from mpt.body import find_smpl_file, load_smpl_file
+
+    body = load_smpl_file(find_smpl_file(demo_assets.smpl_dir, "neutral"))
+    v, f = body["v_template"], body["f"]
     levels = compute_mesh_levels(v, f)
     assert levels.num_vertices == (6890, 1723, 431)
     err_mid = np.linalg.norm(levels.upsample(levels.downsample(v, 1), 1) - v, axis=1) * 1000  # mm

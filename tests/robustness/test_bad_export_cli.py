@@ -3,20 +3,11 @@ message on stderr naming the file and what to do, exit code 2, no traceback."""
 
 from __future__ import annotations
 
-import subprocess
-
 import torch
 
 from mpt.config import compose_config
 from mpt.engine.checkpoint import export_model
-from tests.engine.conftest import run_cli
-
-
-def _assert_clear_error(res: subprocess.CompletedProcess, *needles: str) -> None:
-    assert res.returncode == 2, f"rc {res.returncode}\n{res.stderr[-3000:]}"
-    assert "Traceback" not in res.stderr, res.stderr[-3000:]
-    for needle in needles:
-        assert needle in res.stderr, f"{needle!r} not in:\n{res.stderr[-3000:]}"
+from tests.helpers import assert_clear_error, run_cli
 
 
 def test_eval_of_an_empty_or_truncated_export(tmp_path):
@@ -24,7 +15,7 @@ def test_eval_of_an_empty_or_truncated_export(tmp_path):
     empty.mkdir()
     res = run_cli(["mpt.cli.evaluate", "device=cpu", f"checkpoint={empty}", f"paths.data_root={empty}",
                    f"paths.output_dir={tmp_path}/out"], tmp_path)  # fmt: skip
-    _assert_clear_error(res, f"{empty}/model.safetensors", "mpt-finetune")
+    assert_clear_error(res, f"{empty}/model.safetensors", "mpt-finetune")
 
     export = tmp_path / "export"
     cfg = compose_config("pretrain", [f"paths.output_dir={export}", "device=cpu"])
@@ -33,4 +24,4 @@ def test_eval_of_an_empty_or_truncated_export(tmp_path):
     weights.write_bytes(weights.read_bytes()[:-1])  # a copy that stopped one byte short
     res = run_cli(["mpt.cli.evaluate", "device=cpu", f"checkpoint={export}", f"paths.data_root={empty}",
                    f"paths.output_dir={tmp_path}/out"], tmp_path)  # fmt: skip
-    _assert_clear_error(res, str(weights), "sha256", "copy it again")
+    assert_clear_error(res, str(weights), "sha256", "copy it again")

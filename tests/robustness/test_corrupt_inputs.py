@@ -24,7 +24,6 @@ from mpt.engine.checkpoint import export_model, latest_tag, load_exported
 from mpt.engine.distributed import setup_distributed
 from mpt.engine.trainer import train
 from mpt.errors import MptError
-from tests.engine.conftest import demo_tsv  # noqa: F401  (fixture)
 
 # ---------------------------------------------------------------------------------------------------------------
 # SMPL
@@ -114,7 +113,7 @@ def _read_rows(path: Path) -> list[str]:
     return path.read_text().rstrip("\n").split("\n")
 
 
-def test_corrupt_tsv_rows_and_jpegs_are_skipped_with_a_warning(demo_tsv, tmp_path, caplog):  # noqa: F811
+def test_corrupt_tsv_rows_and_jpegs_are_skipped_with_a_warning(demo_tsv, tmp_path, caplog):
     src = demo_tsv / "human3.6m"
     imgs, labels = _read_rows(src / "train.img.tsv"), _read_rows(src / "train.label.tsv")
     name = [r.split("\t")[0] for r in imgs]
@@ -144,7 +143,7 @@ def test_corrupt_tsv_rows_and_jpegs_are_skipped_with_a_warning(demo_tsv, tmp_pat
         assert torch.equal(items[i]["joints3d"], reference[source]["joints3d"]), i
 
 
-def test_truncated_tsv_file(demo_tsv, tmp_path, caplog):  # noqa: F811
+def test_truncated_tsv_file(demo_tsv, tmp_path, caplog):
     src = demo_tsv / "human3.6m"
     imgs, labels = _read_rows(src / "train.img.tsv"), _read_rows(src / "train.label.tsv")
     folder = tmp_path / "human3.6m"

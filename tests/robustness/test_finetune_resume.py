@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 from safetensors.numpy import load_file
 
-from tests.engine.conftest import demo_tsv, run_cli, shared_cache_dir  # noqa: F401  (fixtures)
+from tests.helpers import run_cli
 
 STEPS = 5
 ARGS = ["model=tiny", "input=heatmap56", "backbone=higherhrnet_w32", "data=demo_mixed", "train.micro_batch=2",
@@ -36,8 +36,8 @@ def _train_lines(run: Path) -> dict[int, dict]:
 @pytest.mark.slow
 def test_sigkill_during_finetuning_then_resume_matches_uninterrupted(
     demo_assets,
-    demo_tsv,  # noqa: F811  (the fixture imported above)
-    shared_cache_dir,  # noqa: F811
+    demo_tsv,
+    shared_cache_dir,
     tmp_path,
 ):
     full = tmp_path / "full"

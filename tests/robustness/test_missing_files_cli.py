@@ -9,32 +9,25 @@ from pathlib import Path
 
 import pytest
 
-from tests.engine.conftest import clean_env, demo_cache, run_cli  # noqa: F401  (fixture)
+from tests.helpers import assert_clear_error, clean_env, run_cli
 
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def _assert_clear_error(res: subprocess.CompletedProcess, *needles: str) -> None:
-    assert res.returncode == 2, f"rc {res.returncode}\n{res.stderr[-3000:]}"
-    assert "Traceback" not in res.stderr, res.stderr[-3000:]
-    for needle in needles:
-        assert needle in res.stderr, f"{needle!r} not in:\n{res.stderr[-3000:]}"
-
-
-def test_pretrain_without_smpl_says_where_to_put_it(demo_cache, tmp_path):  # noqa: F811
+def test_pretrain_without_smpl_says_where_to_put_it(demo_cache, tmp_path):
     empty = tmp_path / "empty"
     empty.mkdir()
     res = run_cli(["mpt.cli.pretrain", "model=tiny", "input=heatmap56", "device=cpu", f"paths.data_root={empty}",
                    f"paths.motion_cache={demo_cache}", f"paths.output_dir={tmp_path}/out"], tmp_path)  # fmt: skip
     # the folders it looked in, the official file names, and the config key that moves them
-    _assert_clear_error(res, f"{empty}/body_models/smpl", "SMPL_NEUTRAL.pkl", "paths.smpl",
+    assert_clear_error(res, f"{empty}/body_models/smpl", "SMPL_NEUTRAL.pkl", "paths.smpl",
                         f"{empty}/body_models/J_regressor_h36m_correct.npy")  # fmt: skip
 
 
 def test_finetune_without_image_sets_says_what_they_look_like(tmp_path):
     res = run_cli(["mpt.cli.finetune", "device=cpu", f"paths.data_root={tmp_path}",
                    f"paths.output_dir={tmp_path}/out"], tmp_path)  # fmt: skip
-    _assert_clear_error(res, f"{tmp_path}/tsv/human3.6m", ".img.tsv", ".label.tsv", ".lineidx")
+    assert_clear_error(res, f"{tmp_path}/tsv/human3.6m", ".img.tsv", ".label.tsv", ".lineidx")
 
 
 @pytest.mark.parametrize("which", ["empty", "missing"])
@@ -45,7 +38,7 @@ def test_prepare_amass_on_an_empty_folder(tmp_path, which):
     res = subprocess.run([sys.executable, str(ROOT / "tools" / "prepare_amass.py"), "--amass-root", str(root),
                           "--out", str(tmp_path / "cache")], cwd=tmp_path, env=clean_env(), capture_output=True,
                          text=True, timeout=300)  # fmt: skip
-    _assert_clear_error(res, str(root), "AMASS")
+    assert_clear_error(res, str(root), "AMASS")
 
 
 def test_convert_smpl_of_a_missing_file(tmp_path):
@@ -53,5 +46,5 @@ def test_convert_smpl_of_a_missing_file(tmp_path):
     res = subprocess.run([sys.executable, str(ROOT / "tools" / "convert_smpl.py"), str(src), "--out",
                           str(tmp_path / "SMPL_NEUTRAL.npz")], cwd=ROOT, env=clean_env(), capture_output=True,
                          text=True, timeout=300)  # fmt: skip
-    _assert_clear_error(res, str(src), "smpl.is.tue.mpg.de")
+    assert_clear_error(res, str(src), "smpl.is.tue.mpg.de")
     assert not (tmp_path / "SMPL_NEUTRAL.npz").exists()

@@ -87,11 +87,9 @@ sys.exit(3)  # the kill point was never reached
 
 
 @pytest.fixture(scope="module")
-def reference(demo_assets, tmp_path_factory) -> Path:
-    """An uninterrupted preparation of the demo motions."""
-    out = tmp_path_factory.mktemp("reference_cache")
-    prepare_amass(demo_assets.amass_dir, out, **OPTIONS)
-    return out
+def reference(demo_cache) -> Path:
+    """An uninterrupted preparation of the demo motions: the session's demo cache, made with these OPTIONS."""
+    return demo_cache
 
 
 def _kill_child(amass_root: Path, out: Path, where: str, count: int) -> None:

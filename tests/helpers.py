@@ -1,0 +1,58 @@
+"""Helpers shared by several test modules: child-process runs of the CLIs and a small exported image model."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import torch
+
+from mpt.config import compose_config
+
+_DIST_ENV = ("RANK", "WORLD_SIZE", "LOCAL_RANK", "MASTER_ADDR", "MASTER_PORT", "LOCAL_WORLD_SIZE", "GROUP_RANK")
+CAMERA = (0.6, 0.05, -0.05)  # the test model's constant camera (s, tx, ty): keeps the mesh well inside the crop
+
+
+def clean_env(**extra: str) -> dict[str, str]:
+    """The environment for a child run: no inherited rank variables, one thread per process."""
+    env = {k: v for k, v in os.environ.items() if k not in _DIST_ENV}
+    env.update({"OMP_NUM_THREADS": "1", "PYTHONUNBUFFERED": "1"}, **extra)
+    return env
+
+
+def run_cli(args: list[str], cwd: Path, timeout: int = 600, **env: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", *args], cwd=cwd, env=clean_env(**env), capture_output=True,
+                          text=True, timeout=timeout)  # fmt: skip
+
+
+def assert_clear_error(res: subprocess.CompletedProcess, *needles: str) -> None:
+    """A user error: exit code 2, no traceback, and every needle in the message on stderr."""
+    assert res.returncode == 2, f"rc {res.returncode}\n{res.stderr[-3000:]}"
+    assert "Traceback" not in res.stderr, res.stderr[-3000:]
+    for needle in needles:
+        assert needle in res.stderr, f"{needle!r} not in:\n{res.stderr[-3000:]}"
+
+
+def make_export(assets, body, out: Path, cache: Path) -> Path:
+    """Export a freshly built tiny MPT + HigherHRNet-w32 whose camera head always says CAMERA (no training)."""
+    from mpt.engine.builders import build_model
+    from mpt.engine.checkpoint import export_model
+
+    cfg = compose_config("finetune", ["model=tiny", "backbone=higherhrnet_w32", "input=heatmap56",
+                                      f"paths.smpl={assets.smpl_dir}", f"paths.h36m_regressor={assets.h36m_regressor}",
+                                      f"paths.cache={cache}"])  # fmt: skip
+    torch.manual_seed(0)
+    model, _ = build_model(cfg, body, with_backbone=True)
+    with torch.no_grad():
+        model.camera_head.fc2.weight.zero_()
+        model.camera_head.fc2.bias.copy_(torch.tensor(CAMERA))
+    export_model(model, cfg, out)
+    return out
+
+
+def infer_config(assets, checkpoint, images, out, cache, *extra: str):
+    return compose_config("infer", [f"checkpoint={checkpoint}", f"images={images}", f"out={out}", "device=cpu",
+                                    f"paths.smpl={assets.smpl_dir}", f"paths.h36m_regressor={assets.h36m_regressor}",
+                                    f"paths.cache={cache}", *extra])  # fmt: skip
