@@ -102,6 +102,7 @@ class Predictor:
     def __init__(self, model: torch.nn.Module, body: BodyModel, device: torch.device) -> None:
         self.model, self.body, self.device = model, body, device
         self.faces = body.faces.to(device)
+        self.faces_np = body.faces.cpu().numpy()  # (F, 3) for the mesh files of every image
 
     @torch.inference_mode()
     def __call__(self, crops: torch.Tensor) -> dict[str, torch.Tensor]:
@@ -181,6 +182,11 @@ def _bbox(entry: dict[str, Any], path: Path, index: int) -> tuple[float, float, 
     return x, y, w, h
 
 
+def relative_name(path: Path, root: Path) -> str:
+    """``path`` relative to the images folder ``root`` (POSIX), or its file name when it lies elsewhere."""
+    return path.relative_to(root).as_posix() if path.is_relative_to(root) else path.name
+
+
 def read_boxes(path: str | Path, images: Sequence[Path], root: Path, min_score: float = 0.0
                ) -> dict[Path, list[PersonBox]]:  # fmt: skip
     """Person boxes per image from a boxes JSON file (formats in the module docstring).
@@ -208,7 +214,7 @@ def read_boxes(path: str | Path, images: Sequence[Path], root: Path, min_score: 
                        "or a COCO annotations file (keys 'images', 'annotations')")  # fmt: skip
     by_key: dict[str, Path] = {}
     for img in images:  # relative path, base name, stem: the keys an entry may use
-        for key in (img.relative_to(root).as_posix() if img.is_relative_to(root) else img.name, img.name, img.stem):
+        for key in (relative_name(img, root), img.name, img.stem):
             by_key.setdefault(key, img)
         if img.stem.isdigit():
             by_key.setdefault(str(int(img.stem)), img)
@@ -356,7 +362,7 @@ def _write_image_outputs(job: _Job, pred: dict[str, torch.Tensor], predictor: Pr
     write_png(out / f"{job.name}_overlay.png", overlay)
     uv_h36m = to_image_pixels(pred["h36m17"], pred["camera"], center, size)
     uv_coco = to_image_pixels(pred["coco17"], pred["camera"], center, size)
-    faces = predictor.faces.cpu().numpy()
+    faces = predictor.faces_np
     vertices = pred["vertices"].cpu().numpy()
     people = []
     for k, box in enumerate(job.boxes):
@@ -430,15 +436,13 @@ def infer(cfg: DictConfig) -> dict[str, Any]:
             n = len(job.boxes)
             mine = {key: value[first : first + n] for key, value in pred.items()}
             first += n
-            rel = job.path.relative_to(root).as_posix() if job.path.is_relative_to(root) else job.path.name
-            _write_image_outputs(job, mine, predictor, out, formats, cfg.side_view, rel)
+            _write_image_outputs(job, mine, predictor, out, formats, cfg.side_view, relative_name(job.path, root))
             summary["images"] += 1
             summary["people"] += n
             bar.update(1)
         pending.clear()
 
     with logging_redirect_tqdm(), tqdm(total=len(images), desc="mpt-infer", unit="img") as bar:
-        n_pending = 0
         for path in images:
             image = read_image(path)
             person_boxes: list[PersonBox] = []
@@ -459,10 +463,8 @@ def infer(cfg: DictConfig) -> dict[str, Any]:
             center, size = crop_boxes(xywh, cfg.box_scale)
             pending.append(_Job(path, names[path], image, person_boxes, center, size,
                                 crop_people(image, center, size)))  # fmt: skip
-            n_pending += len(person_boxes)
-            if n_pending >= cfg.batch_size:
+            if sum(len(job.boxes) for job in pending) >= cfg.batch_size:
                 flush(bar)
-                n_pending = 0
         flush(bar)
     print(f"wrote {summary['images']} images ({summary['people']} people) to {out}; skipped {len(summary['skipped'])}")
     return summary

@@ -10,6 +10,9 @@ from __future__ import annotations
 
 # Per-sample gender codes (motion cache, batched body model): a code indexes (neutral, male, female).
 GENDER_CODES: dict[str, int] = {"neutral": 0, "male": 1, "female": 2}
+# Spellings of the genders in AMASS files and METRO/3DPW labels (lower-cased) -> the names above.
+GENDER_ALIASES: dict[str, str] = {"male": "male", "m": "male", "female": "female", "f": "female",
+                                  "neutral": "neutral", "n": "neutral"}  # fmt: skip
 
 SMPL_JOINT_NAMES: tuple[str, ...] = (
     "pelvis", "left_hip", "right_hip", "spine1", "left_knee", "right_knee", "spine2", "left_ankle",

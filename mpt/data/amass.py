@@ -14,6 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
+from mpt.body.joints import GENDER_ALIASES
 from mpt.errors import MptError
 
 # SMPL-H pose layout (nghorbani/amass notebooks/02-AMASS_DNN.ipynb): [0:3] root_orient, [3:66] pose_body
@@ -24,11 +25,6 @@ BODY_POSE_END = 66  # root + 21 body joints, identical joint order in SMPL and S
 NUM_BODY_JOINTS_WITH_ROOT = BODY_POSE_END // 3  # 22
 SMPL_NUM_BETAS = 10
 
-_GENDER_ALIASES = {
-    "male": "male", "m": "male",
-    "female": "female", "f": "female",
-    "neutral": "neutral", "n": "neutral",
-}
 _FRAMERATE_KEYS = ("mocap_framerate", "mocap_frame_rate")  # the second spelling is used by later AMASS releases
 
 
@@ -93,9 +89,9 @@ def normalise_gender(value: object) -> str:
     if not isinstance(item, str):
         raise ValueError(f"gender must be a string, got {type(item).__name__} {item!r}")
     key = item.strip().lower()
-    if key not in _GENDER_ALIASES:
+    if key not in GENDER_ALIASES:
         raise ValueError(f"unknown gender {item!r} (expected male, female or neutral)")
-    return _GENDER_ALIASES[key]
+    return GENDER_ALIASES[key]
 
 
 def _as_float_array(path: Path, name: str, arr: np.ndarray) -> np.ndarray:

@@ -27,7 +27,7 @@ import torch
 import yaml
 from torch.utils.data import Dataset
 
-from mpt.body.joints import GENDER_CODES
+from mpt.body.joints import GENDER_ALIASES, GENDER_CODES
 from mpt.data.joints24 import J24_FLIP_PERM, J24_PELVIS, J24_TO_J14
 from mpt.data.transforms import (
     AugParams,
@@ -65,8 +65,7 @@ _LAYOUT = (
     "hw, linelist)"
 )
 
-_GENDER_NAMES = {"m": "male", "male": "male", "f": "female", "female": "female", "n": "neutral",
-                 "neutral": "neutral", "none": "neutral", "": "neutral"}  # fmt: skip
+_GENDER_NAMES = {**GENDER_ALIASES, "none": "neutral", "": "neutral"}  # METRO labels also write none / nothing
 
 
 class ImageSetError(MptError):
