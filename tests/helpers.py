@@ -56,3 +56,35 @@ def infer_config(assets, checkpoint, images, out, cache, *extra: str):
     return compose_config("infer", [f"checkpoint={checkpoint}", f"images={images}", f"out={out}", "device=cpu",
                                     f"paths.smpl={assets.smpl_dir}", f"paths.h36m_regressor={assets.h36m_regressor}",
                                     f"paths.cache={cache}", *extra])  # fmt: skip
+
+
+class LinearTask:
+    """A trainer task (mpt.engine.trainer.TrainTask) that fits y = ``target`` with the engine's linear layer on
+    reproducible random inputs (``batch`` x 3); from micro-step ``nan_from`` on its loss is NaN."""
+
+    num_train_samples = 64
+
+    def __init__(self, batch: int = 2, target: float = 0.0, nan_from: int | None = None) -> None:
+        self.batch, self.target, self.nan_from = batch, target, nan_from
+
+    def train_loss(self, engine, micro_step: int, generator: torch.Generator) -> dict[str, torch.Tensor]:
+        x = torch.randn(self.batch, 3, generator=generator)
+        loss = (engine(x) - self.target).square().mean()
+        if self.nan_from is not None and micro_step >= self.nan_from:
+            loss = loss * float("nan")
+        return {"loss": loss}
+
+    def validate(self, engine) -> dict[str, float]:
+        return {"mpjpe": 1.0, "pa_mpjpe": 1.0}
+
+
+def trainer_cfg(out: Path, max_steps: int, *overrides: str, resume: bool = False):
+    """A pre-training config for LinearTask runs on the CPU: micro-batch 2, checkpoints every 2 steps."""
+    return compose_config("pretrain", ["train.micro_batch=2", f"train.max_steps={max_steps}", "train.ckpt_every=2",
+                                       "train.val_every=100", f"train.resume={str(resume).lower()}",
+                                       f"paths.output_dir={out}", "device=cpu", *overrides])  # fmt: skip
+
+
+def temp_files(folder: Path) -> list[Path]:
+    """Files named like mpt.atomic's temporaries (a hidden '.<target name>.<random><suffix>')."""
+    return [p for p in folder.rglob(".*") if p.is_file()]

@@ -10,25 +10,7 @@ from mpt.engine.checkpoint import latest_tag
 from mpt.engine.distributed import setup_distributed
 from mpt.engine.trainer import train
 from mpt.errors import MptError
-
-
-class _LinearTask:
-    """Fits y = 0 with a linear layer; the loss turns NaN from micro-step ``nan_from`` on."""
-
-    num_train_samples = 64
-
-    def __init__(self, nan_from: int) -> None:
-        self.nan_from = nan_from
-
-    def train_loss(self, engine, micro_step, generator):
-        x = torch.randn(2, 3, generator=generator)
-        loss = engine(x).square().mean()
-        if micro_step >= self.nan_from:
-            loss = loss * float("nan")
-        return {"loss": loss}
-
-    def validate(self, engine):
-        return {"mpjpe": 1.0}
+from tests.helpers import LinearTask
 
 
 def test_nan_loss_stops_and_keeps_last_good_checkpoint(tmp_path):
@@ -37,7 +19,7 @@ def test_nan_loss_stops_and_keeps_last_good_checkpoint(tmp_path):
     dist = setup_distributed("cpu")
     model = torch.nn.Linear(3, 1)
     with pytest.raises(MptError, match=r"non-finite loss at step 5.*last good checkpoint is .*step00000004"):
-        train(cfg, dist, model, _LinearTask(nan_from=5))
+        train(cfg, dist, model, LinearTask(nan_from=5))
     assert latest_tag(tmp_path / "checkpoints") == "step00000004"
     state = torch.load(tmp_path / "checkpoints" / "step00000004" / "mp_rank_00_model_states.pt", weights_only=False)
     assert all(torch.isfinite(v).all() for v in state["module"].values())

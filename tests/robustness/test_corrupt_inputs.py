@@ -16,7 +16,6 @@ import pytest
 import torch
 
 from mpt.body.smpl_file import SmplFileError, load_smpl_file
-from mpt.config import compose_config
 from mpt.data.amass import find_amass_files
 from mpt.data.image_dataset import ImageSetError, MeshTSVDataset
 from mpt.data.prepare_amass import prepare_amass
@@ -24,6 +23,7 @@ from mpt.engine.checkpoint import export_model, latest_tag, load_exported
 from mpt.engine.distributed import setup_distributed
 from mpt.engine.trainer import train
 from mpt.errors import MptError
+from tests.helpers import LinearTask, trainer_cfg
 
 # ---------------------------------------------------------------------------------------------------------------
 # SMPL
@@ -170,24 +170,8 @@ def test_truncated_tsv_file(demo_tsv, tmp_path, caplog):
 # Exported weights and DeepSpeed checkpoints
 
 
-class _LinearTask:
-    num_train_samples = 64
-
-    def train_loss(self, engine, micro_step, generator):
-        return {"loss": engine(torch.randn(2, 3, generator=generator)).square().mean()}
-
-    def validate(self, engine):
-        return {"mpjpe": 1.0, "pa_mpjpe": 1.0}
-
-
-def _cfg(out: Path, resume: bool = False):
-    return compose_config("pretrain", ["train.micro_batch=2", "train.max_steps=4", "train.ckpt_every=2",
-                                       "train.val_every=100", f"train.resume={str(resume).lower()}",
-                                       f"paths.output_dir={out}", "device=cpu"])  # fmt: skip
-
-
 def test_truncated_export_fails_its_sha256_check(tmp_path):
-    export_model(torch.nn.Linear(3, 1), _cfg(tmp_path), tmp_path)
+    export_model(torch.nn.Linear(3, 1), trainer_cfg(tmp_path, 4), tmp_path)
     weights = tmp_path / "model.safetensors"
     weights.write_bytes(weights.read_bytes()[:-10])
     with pytest.raises(MptError) as info:
@@ -210,20 +194,20 @@ def _damage_delete(path: Path) -> None:
 @pytest.mark.parametrize("damage", [_damage_truncate, _damage_delete], ids=["truncated", "missing"])
 def test_damaged_deepspeed_checkpoint_on_resume_is_one_error_naming_it(tmp_path, damage):
     dist = setup_distributed("cpu")
-    train(_cfg(tmp_path), dist, torch.nn.Linear(3, 1), _LinearTask())
+    train(trainer_cfg(tmp_path, 4), dist, torch.nn.Linear(3, 1), LinearTask())
     ckpt = tmp_path / "checkpoints"
     assert latest_tag(ckpt) == "step00000004"
     damage(ckpt / "step00000004" / "mp_rank_00_model_states.pt")
     with pytest.raises(MptError) as info:
-        train(_cfg(tmp_path, resume=True), dist, torch.nn.Linear(3, 1), _LinearTask())
+        train(trainer_cfg(tmp_path, 4, resume=True), dist, torch.nn.Linear(3, 1), LinearTask())
     assert str(ckpt / "step00000004") in str(info.value)
 
 
 def test_latest_naming_a_deleted_checkpoint_folder_is_explained(tmp_path):
     dist = setup_distributed("cpu")
-    train(_cfg(tmp_path), dist, torch.nn.Linear(3, 1), _LinearTask())
+    train(trainer_cfg(tmp_path, 4), dist, torch.nn.Linear(3, 1), LinearTask())
     ckpt = tmp_path / "checkpoints"
     shutil.rmtree(ckpt / "step00000004")
     with pytest.raises(MptError, match=r"names checkpoint 'step00000004', which is missing; delete .*latest"):
-        train(_cfg(tmp_path, resume=True), dist, torch.nn.Linear(3, 1), _LinearTask())
+        train(trainer_cfg(tmp_path, 4, resume=True), dist, torch.nn.Linear(3, 1), LinearTask())
     assert (ckpt / "latest").read_text().strip() == "step00000004"  # the pointer is reported, not rewritten

@@ -15,30 +15,11 @@ import safetensors.torch
 import torch
 from safetensors.numpy import load_file
 
-from mpt.config import compose_config
 from mpt.engine.checkpoint import export_model, latest_tag, load_exported
 from mpt.engine.distributed import setup_distributed
 from mpt.engine.trainer import train
 from mpt.errors import MptError
-
-
-class _LinearTask:
-    """Fits y = 0 with a linear layer on reproducible random inputs (a stand-in for pre-training)."""
-
-    num_train_samples = 64
-
-    def train_loss(self, engine, micro_step, generator):
-        x = torch.randn(4, 3, generator=generator)
-        return {"loss": (engine(x) - 1.0).square().mean()}
-
-    def validate(self, engine):
-        return {"mpjpe": 1.0, "pa_mpjpe": 1.0}
-
-
-def _cfg(out: Path, resume: bool = False):
-    return compose_config("pretrain", ["train.micro_batch=2", "train.max_steps=6", "train.ckpt_every=2",
-                                       "train.val_every=100", "train.lr=0.05", f"train.resume={str(resume).lower()}",
-                                       f"paths.output_dir={out}", "device=cpu"])  # fmt: skip
+from tests.helpers import LinearTask, temp_files, trainer_cfg
 
 
 def _model(seed: int) -> torch.nn.Module:
@@ -50,13 +31,9 @@ def _enospc(path: str) -> OSError:
     return OSError(errno.ENOSPC, "No space left on device", path)
 
 
-def _temp_files(folder: Path) -> list[Path]:
-    return [p for p in folder.rglob(".*") if p.is_file()]
-
-
 def test_full_disk_while_checkpointing_keeps_the_previous_latest(tmp_path, monkeypatch):
     dist = setup_distributed("cpu")
-    train(_cfg(tmp_path / "reference"), dist, _model(0), _LinearTask())
+    train(trainer_cfg(tmp_path / "reference", 6, "train.lr=0.05"), dist, _model(0), LinearTask(batch=4, target=1.0))
 
     real_save = torch.save
     saves: list[str] = []
@@ -74,7 +51,7 @@ def test_full_disk_while_checkpointing_keeps_the_previous_latest(tmp_path, monke
     run = tmp_path / "run"
     ckpt = run / "checkpoints"
     with pytest.raises(MptError) as info:
-        train(_cfg(run), dist, _model(0), _LinearTask())
+        train(trainer_cfg(run, 6, "train.lr=0.05"), dist, _model(0), LinearTask(batch=4, target=1.0))
     assert isinstance(info.value.__cause__, OSError) and info.value.__cause__.errno == errno.ENOSPC
     assert str(ckpt / "step00000004") in str(info.value) and "No space left on device" in str(info.value)
     assert "still names the previous complete checkpoint" in str(info.value)
@@ -87,17 +64,17 @@ def test_full_disk_while_checkpointing_keeps_the_previous_latest(tmp_path, monke
 
     # Space freed: resume from step 2 (a differently initialised model proves the weights come from the file).
     monkeypatch.setattr(torch, "save", real_save)
-    train(_cfg(run, resume=True), dist, _model(1), _LinearTask())
+    train(trainer_cfg(run, 6, "train.lr=0.05", resume=True), dist, _model(1), LinearTask(batch=4, target=1.0))
     assert latest_tag(ckpt) == "step00000006"
     a, b = load_file(tmp_path / "reference" / "model.safetensors"), load_file(run / "model.safetensors")
     assert a.keys() == b.keys()
     for key in a:
         np.testing.assert_allclose(b[key], a[key], rtol=0, atol=1e-7, err_msg=key)
-    assert _temp_files(run) == []
+    assert temp_files(run) == []
 
 
 def test_full_disk_while_exporting_leaves_no_torn_weights(tmp_path, monkeypatch):
-    cfg = _cfg(tmp_path)
+    cfg = trainer_cfg(tmp_path, 6, "train.lr=0.05")
     first = _model(0)
     export_model(first, cfg, tmp_path)
     before = (tmp_path / "model.safetensors").read_bytes()
@@ -119,10 +96,10 @@ def test_full_disk_while_exporting_leaves_no_torn_weights(tmp_path, monkeypatch)
     state = load_exported(tmp_path).state
     for key, value in first.state_dict().items():
         assert torch.equal(state[key], value.detach())
-    assert _temp_files(tmp_path) == []
+    assert temp_files(tmp_path) == []
 
     # into an empty folder: no model.safetensors at all (nothing that a later load could mistake for an export)
     empty = tmp_path / "fresh"
     with pytest.raises(OSError):
         export_model(_model(1), cfg, empty)
-    assert not (empty / "model.safetensors").exists() and _temp_files(empty) == []
+    assert not (empty / "model.safetensors").exists() and temp_files(empty) == []

@@ -18,6 +18,7 @@ import pytest
 
 from mpt.data.motion_cache import MotionCache, MotionCacheError
 from mpt.data.prepare_amass import prepare_amass
+from tests.helpers import temp_files
 
 ROOT = Path(__file__).resolve().parents[2]
 ARRAYS = ("pose", "trans", "seq", "frame", "betas", "gender")
@@ -98,11 +99,6 @@ def _kill_child(amass_root: Path, out: Path, where: str, count: int) -> None:
     assert res.returncode == -signal.SIGKILL, f"rc {res.returncode}\n{res.stderr[-3000:]}"
 
 
-def _temp_files(folder: Path) -> list[Path]:
-    """Files named like mpt.atomic's temporaries (a hidden '.<target name>.<random><suffix>')."""
-    return [p for p in folder.rglob(".*") if p.is_file()]
-
-
 def _assert_same_cache(got: Path, want: Path) -> None:
     for split in ("train", "val"):
         for name in ARRAYS:
@@ -137,5 +133,5 @@ def test_killed_preparation_reruns_to_the_identical_cache(demo_assets, reference
     assert manifest["last_run"]["parts_reused"] == reused
     assert manifest["last_run"]["parts_written"] == 10 - reused
     _assert_same_cache(out, reference)
-    assert _temp_files(out) == []
+    assert temp_files(out) == []
     assert len(MotionCache(out, "train")) == manifest["splits"]["train"]["samples"] > 0
