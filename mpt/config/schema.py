@@ -44,6 +44,10 @@ class CamerasConfig:
     num_views: int = 8  # 1, 2, 4 or 8
     indices: Optional[list[int]] = None  # which S1 cameras for 1/2/4 views; default the first n
     distortion: bool = False  # apply the cameras' lens distortion when projecting
+    # Validation always films the held-out motions with these Human3.6M S1 cameras (0..3 = 54138969, 55011271,
+    # 58860488, 60457274; sample i uses val_indices[i % n]), whatever num_views trains, so that runs with 1, 2, 4
+    # and 8 views report numbers over the same views. [3] alone is protocol 2's camera.
+    val_indices: list[int] = field(default_factory=lambda: [0, 1, 2, 3])
 
 
 @dataclass
@@ -54,11 +58,18 @@ class InputConfig:
     size: int = 224  # map resolution for a 224 crop: 224, 112 or 56
     sigma: float = 8.0  # Gaussian sigma in pixels at `size` (2 px at 56, scaled with size)
     crop_size: int = 224  # person crop side in pixels
-    crop_scale: float = 1.2  # crop side / body extent
+    # crop side / longer side of the person's silhouette box: 1.0 as METRO's Human3.6M sets (GraphCMR h36m.py
+    # scale = box side / 200, no margin); see mpt.synthesis.SynthesisOptions
+    crop_scale: float = 1.0
     scale_jitter: list[float] = field(default_factory=lambda: [0.9, 1.1])
     center_jitter: float = 0.05  # centre shift, fraction of the crop side
-    mask_joint_ratio: float = 0.1  # masked heatmap modeling: fraction of joints' maps zeroed per sample
-    random_heading: bool = True  # rotate each body about the vertical by a random angle (pre-training)
+    # Masked heatmap modeling (pre-training): up_to = int(u * ratio * 17) maps zeroed per sample, u ~ U[0, 1)
+    # (METRO's masking scheme; 2.05 maps on average at 0.3) | exact = round(ratio * 17) maps (mpt.masking)
+    mask_joint_ratio: float = 0.3
+    mask_joint_count: str = "up_to"
+    # Our augmentation, off in the paper's rows: turn each training body about the vertical by a random angle
+    # before filming it (the paper's virtual cameras film AMASS bodies in their own orientation)
+    random_heading: bool = False
 
 
 @dataclass
@@ -87,7 +98,15 @@ class TransformerConfig:
     dropout: float = 0.1
     attention_dropout: float = 0.1  # METRO's; CPU fused attention needs 0 (see scripts/bench/bench_transformer.py)
     norm_first: bool = False  # post-LN as BERT/METRO
-    mvm_ratio: float = 0.3  # masked vertex modeling: fraction of queries masked in training
+    # Feed-forward width of every layer: null = 4 x the block's hidden size (METRO's later setting and ours);
+    # 3072 in every block is METRO's legacy_setting, used for its paper (run_metro_bodymesh.py)
+    intermediate_size: Optional[int] = None
+    # Masked vertex modeling in training (mpt.masking): up_to = int(u * ratio * N) queries per sample, u ~ U[0, 1)
+    # (METRO's human_mesh_tsv.py) | exact = round(ratio * N)
+    mvm_ratio: float = 0.3
+    mvm_count: str = "up_to"
+    mvm_groups: str = "separate"  # separate: joints and vertices drawn independently (METRO) | together: all 445
+    mvm_token: str = "constant"  # constant: masked inputs set to 0.01 (METRO) | learned: a trained token (init 0.01)
 
 
 @dataclass
@@ -96,6 +115,7 @@ class ModelConfig:
     encoder: EncoderConfig = field(default_factory=EncoderConfig)
     transformer: TransformerConfig = field(default_factory=TransformerConfig)
     upsampler_init: str = "levels"  # levels (from the mesh sampling matrices) | random (METRO)
+    camera_tokens: str = "all"  # camera head input: all 445 regressed tokens | vertices: the 431 (METRO's body net)
 
 
 @dataclass

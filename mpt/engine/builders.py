@@ -15,7 +15,7 @@ from mpt.body import BodyModel, find_smpl_file, h36m_to_j14, load_joint_regresso
 from mpt.body.joints import H36M_PELVIS
 from mpt.engine.checkpoint import Export, load_exported
 from mpt.errors import MptError
-from mpt.geometry import CameraSet, virtual_cameras
+from mpt.geometry import CameraSet, h36m_s1_cameras, virtual_cameras
 from mpt.losses import LossWeights
 from mpt.models.camera_head import CameraHead
 from mpt.models.mesh_levels import MeshLevels, load_or_compute_mesh_levels
@@ -48,6 +48,15 @@ def build_cameras(cfg: DictConfig) -> CameraSet:
     """The virtual cameras of ``cfg.cameras`` (Human3.6M S1 + interpolated)."""
     indices = list(cfg.cameras.indices) if cfg.cameras.indices is not None else None
     return virtual_cameras(cfg.cameras.num_views, indices)
+
+
+def build_val_cameras(cfg: DictConfig) -> CameraSet:
+    """The Human3.6M S1 cameras that validate pre-training (``cfg.cameras.val_indices``), the same for every
+    number of training views so that runs with 1, 2, 4 and 8 views are compared over the same views."""
+    indices = [int(i) for i in cfg.cameras.val_indices]
+    if not indices or len(set(indices)) != len(indices) or not all(0 <= i < 4 for i in indices):
+        raise MptError(f"cameras.val_indices must be distinct Human3.6M S1 camera indices in 0..3, got {indices}")
+    return h36m_s1_cameras().select(indices)
 
 
 def build_synthesizer(cfg: DictConfig, body: BodyModel, cameras: CameraSet):  # -> Synthesizer
@@ -90,12 +99,23 @@ def build_network(cfg: DictConfig, template_joints: torch.Tensor, template_coars
         hidden_dims=list(t.hidden), out_dims=list(t.out), num_layers=[t.layers] * n_blocks,
         num_heads=[t.heads] * n_blocks, dropout=t.dropout, attention_dropout=t.attention_dropout,
         norm_first=t.norm_first, mask_ratio=t.mvm_ratio, num_grid_tokens=encoder.num_grid_tokens,
-        grid_dim=encoder.grid_dim,
+        grid_dim=encoder.grid_dim, mask_count=t.mvm_count, mask_groups=_mvm_groups(t.mvm_groups, template_joints,
+        template_coarse), mask_token=t.mvm_token, intermediate_size=t.intermediate_size,
     )  # fmt: skip
     upsampler = MeshUpsampler(init=levels if cfg.model.upsampler_init == "levels" else None)
-    camera_head = CameraHead(num_tokens=transformer.num_queries)
+    camera_tokens = cfg.model.camera_tokens
+    camera_head = CameraHead(num_tokens=transformer.num_queries if camera_tokens == "all" else len(template_coarse))
     return MPTModel(encoder, transformer, upsampler, camera_head, template_joints, template_coarse,
-                    backbone=backbone, heatmap_size=cfg.input.size)  # fmt: skip
+                    backbone=backbone, heatmap_size=cfg.input.size, camera_tokens=camera_tokens)  # fmt: skip
+
+
+def _mvm_groups(groups: str, joints: torch.Tensor, coarse: torch.Tensor) -> tuple[int, ...]:
+    """Query groups masked independently: joints and vertices apart (METRO) or all together."""
+    if groups == "separate":
+        return (len(joints), len(coarse))
+    if groups == "together":
+        return (len(joints) + len(coarse),)
+    raise ValueError(f"model.transformer.mvm_groups must be 'separate' or 'together', got {groups!r}")
 
 
 def build_model(cfg: DictConfig, body: BodyModel, with_backbone: bool = False) -> tuple[MPTModel, MeshLevels]:

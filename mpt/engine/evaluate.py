@@ -3,8 +3,9 @@
 Protocol (printed with every result): subjects S9 and S11, frontal camera 60457274, every 5th frame (the
 METRO/GraphCMR valid.protocol2 set); joints regressed from the predicted 6890-vertex mesh with the Human3.6M
 regressor, the 14 evaluation joints, MPJPE after centring both skeletons on the hip midpoint, PA-MPJPE after a
-per-sample similarity Procrustes; millimetres. PVE (when ground-truth SMPL is present): both meshes minus their
-own regressed pelvis.
+per-sample similarity Procrustes; millimetres; averaged over the samples that have 3D joints (METRO's
+run_validate skips rows with has_3d_joints = 0). PVE (when ground-truth SMPL is present): both meshes minus their
+own regressed pelvis, averaged over the samples with SMPL labels.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from mpt.engine.builders import body_checks, check_inputs, load_image_model
 from mpt.engine.checkpoint import load_exported
 from mpt.engine.distributed import all_reduce_sum, setup_distributed
 from mpt.engine.image_batches import build_image_set, eval_loader, to_device
+from mpt.errors import MptError
 from mpt.metrics import h36m_p2_errors, h36m_pve
 
 PROTOCOL = ("Human3.6M protocol 2 (METRO): S9+S11, camera 60457274, every 5th frame; 14 joints regressed from the "
@@ -30,9 +32,13 @@ PROTOCOL = ("Human3.6M protocol 2 (METRO): S9+S11, camera 60457274, every 5th fr
 @torch.no_grad()
 def mesh_errors(model: torch.nn.Module, loader: Any, body: Any, device: torch.device,
                 dtype: torch.dtype = torch.float32, max_batches: int | None = None) -> dict[str, float]:  # fmt: skip
-    """Summed per-sample errors over this rank's loader, reduced over ranks -> means (mm) and the count."""
+    """Summed per-sample errors over this rank's loader, reduced over ranks -> means (mm) and the count.
+
+    MPJPE / PA-MPJPE average the samples with 3D joints (``count``; METRO drops rows with has_3d_joints = 0), PVE
+    those with SMPL labels.
+    """
     sums = torch.zeros(4, dtype=torch.float64, device=device)  # mpjpe, pa_mpjpe, pve, n_with_smpl
-    count = torch.zeros(1, dtype=torch.float64, device=device)
+    count = torch.zeros(1, dtype=torch.float64, device=device)  # samples with 3D joints
     model.eval()
     for b, batch in enumerate(loader):
         if max_batches is not None and b >= max_batches:
@@ -40,18 +46,21 @@ def mesh_errors(model: torch.nn.Module, loader: Any, body: Any, device: torch.de
         batch = to_device(batch, device)
         pred = model(batch["image"].to(dtype))
         vertices = pred["vertices"].float()
-        err = h36m_p2_errors(vertices, batch["joints3d"].float(), body.h36m_regressor)
-        sums[0] += err["mpjpe"].sum()
-        sums[1] += err["pa_mpjpe"].sum()
-        count += vertices.shape[0]
+        has_3d = batch["has_3d"] > 0
+        if has_3d.any():
+            err = h36m_p2_errors(vertices[has_3d], batch["joints3d"][has_3d].float(), body.h36m_regressor)
+            sums[0] += err["mpjpe"].sum()
+            sums[1] += err["pa_mpjpe"].sum()
+            count += has_3d.sum()
         has_smpl = batch["has_smpl"] > 0
         if has_smpl.any():
             gt = body(batch["pose"][has_smpl].float(), batch["betas"][has_smpl].float()).vertices
             sums[2] += h36m_pve(vertices[has_smpl], gt, body.h36m_regressor).sum()
             sums[3] += has_smpl.sum()
     sums, count = all_reduce_sum(sums), all_reduce_sum(count)
-    n = max(count.item(), 1.0)
-    out = {"mpjpe": sums[0].item() / n, "pa_mpjpe": sums[1].item() / n, "count": int(count.item())}
+    n = count.item()
+    nan = float("nan")  # no sample with 3D joints: no number rather than a misleading 0
+    out = {"mpjpe": sums[0].item() / n if n else nan, "pa_mpjpe": sums[1].item() / n if n else nan, "count": int(n)}
     if sums[3] > 0:
         out["pve"] = sums[2].item() / sums[3].item()
     return out
@@ -73,6 +82,10 @@ def evaluate(cfg: DictConfig) -> dict[str, Any]:
     model, body, mcfg = load_image_model(cfg, dist.device, export)
     loader = eval_loader(dataset, cfg.batch_size, dist.rank, dist.world_size, mcfg.train.num_workers)
     metrics = mesh_errors(model, loader, body, dist.device)
+    if metrics["count"] == 0:
+        raise MptError(f"{cfg.data.tsv}/{cfg.data.split}: no row has 3D joints (has_3d_joints = 0 everywhere), so "
+                       "there is nothing to measure MPJPE on; evaluate on a set with 3D labels (e.g. Human3.6M "
+                       "valid_protocol2)")  # fmt: skip
     result = {"set": cfg.data.name, "split": cfg.data.split, "protocol": PROTOCOL, "metrics": metrics,
               "checkpoint": str(Path(cfg.checkpoint).resolve()),
               "checkpoint_sha256": export.sha256,

@@ -3,7 +3,8 @@
 Each micro-batch: rows of the motion cache -> SMPL on the training device -> a virtual camera per sample ->
 COCO-17 heatmaps (or a person mask) of the person crop -> model -> METRO's losses against the mesh, joints and 2D
 joints of that view. Validation poses held-out motions and reports MPJPE / PA-MPJPE (mm) of the 14 evaluation joints
-regressed from the predicted mesh, over the virtual views.
+regressed from the predicted mesh, filmed by the Human3.6M S1 cameras ``cameras.val_indices`` whatever views train
+(so that the views ablation compares runs over the same cameras).
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from mpt.engine.builders import (
     build_cameras,
     build_model,
     build_synthesizer,
+    build_val_cameras,
     check_inputs,
     loss_weights,
 )
@@ -37,8 +39,11 @@ class PretrainTask:
     """Loss of one synthesised micro-batch, and validation over held-out motions (see module docstring)."""
 
     def __init__(self, cfg: DictConfig, dist: DistInfo, body: Any, synthesizer: Any, downsampler: VertexDownsampler,
-                 train_cache: MotionCache, val_cache: MotionCache) -> None:  # fmt: skip
+                 train_cache: MotionCache, val_cache: MotionCache, val_synthesizer: Any | None = None
+                 ) -> None:  # fmt: skip
+        """``val_synthesizer``: the same synthesis seen by the validation cameras (default: the training one)."""
         self.cfg, self.dist, self.body, self.synth, self.down = cfg, dist, body, synthesizer, downsampler
+        self.val_synth = synthesizer if val_synthesizer is None else val_synthesizer
         self.train_cache, self.val_cache = train_cache, val_cache
         self.weights = loss_weights(cfg)
         self.num_train_samples = len(train_cache)
@@ -55,12 +60,13 @@ class PretrainTask:
         batch = {k: v.to(self.dist.device, non_blocking=True) for k, v in cache.batch(idx).items()}
         # The maps of every batch go into one buffer: the trainer has run the previous batch's backward by now, and
         # on CPU a fresh map tensor costs about as much in page faults as drawing it (Synthesizer.render).
-        opt = self.synth.options
+        synth = self.synth if train else self.val_synth
+        opt = synth.options
         shape = (len(idx), opt.channels, opt.size, opt.size)
         if self._maps is None or tuple(self._maps.shape) != shape:
             self._maps = torch.empty(shape, device=self.dist.device)
         with torch.no_grad():
-            return self.synth(batch, generator=gen, train=train, camera_idx=camera_idx, out=self._maps)
+            return synth(batch, generator=gen, train=train, camera_idx=camera_idx, out=self._maps)
 
     def train_loss(self, engine: Any, micro_step: int, generator: torch.Generator) -> dict[str, torch.Tensor]:
         syn = self._synthesize(self.train_cache, self.sampler.indices(micro_step), generator, train=True)
@@ -73,10 +79,11 @@ class PretrainTask:
         return mesh_losses(pred, target, self.weights)
 
     def validate(self, engine: Any) -> dict[str, float]:
-        """MPJPE / PA-MPJPE (mm) of mesh-regressed J14 joints on held-out motions; view i % n_views for sample i."""
+        """MPJPE / PA-MPJPE (mm) of mesh-regressed J14 joints on held-out motions; validation camera i % n for the
+        cache row i."""
         mb, world, rank = self.cfg.train.micro_batch, self.dist.world_size, self.dist.rank
         sums = torch.zeros(3, dtype=torch.float64, device=self.dist.device)
-        n_views = len(self.synth.cameras)
+        n_views = self.val_synth.n_cameras
         for start in range(rank * mb, len(self.val_indices), mb * world):
             idx = self.val_indices[start : start + mb]
             cams = torch.as_tensor(idx % n_views, device=self.dist.device)
@@ -107,5 +114,11 @@ def pretrain(cfg: DictConfig) -> dict[str, Any]:
     body = build_body_model(cfg, genders_from_cache=True).to(dist.device)
     model, levels = build_model(cfg, body)
     synthesizer = build_synthesizer(cfg, body, build_cameras(cfg).to(dist.device))
-    task = PretrainTask(cfg, dist, body, synthesizer, VertexDownsampler(levels).to(dist.device), train_cache, val_cache)
+    val_cameras = build_val_cameras(cfg)
+    val_synthesizer = build_synthesizer(cfg, body, val_cameras.to(dist.device))
+    task = PretrainTask(cfg, dist, body, synthesizer, VertexDownsampler(levels).to(dist.device), train_cache, val_cache,
+                        val_synthesizer)  # fmt: skip
+    if dist.is_main:
+        print(f"validation: {len(task.val_indices)} samples of the {cfg.data.val_split} split, filmed by the "
+              f"Human3.6M S1 cameras {', '.join(val_cameras.names)}", flush=True)
     return train(cfg, dist, model, task)

@@ -5,8 +5,9 @@ What: METRO's camera regressor (microsoft/MeshTransformer metro/modeling/bert/mo
 (s, tx, ty) from the regressed coordinates, and the weak-perspective projection x2d = s * (X[..., :2] + t)
 (METRO ``orthographic_projection``).
 
-Why all 445 tokens: METRO's body network feeds only the 431 vertex tokens (fc2 = Linear(431, 250)) while its hand
-network feeds joints + vertices; we feed all regressed tokens (joints carry the limb ends). ``num_tokens`` sets it.
+Which tokens: METRO's body network feeds only the 431 vertex tokens (fc2 = Linear(431, 250)) while its hand
+network feeds joints + vertices; the MPT model feeds all 445 regressed tokens by default (joints carry the limb
+ends) and METRO's 431 with ``model.camera_tokens=vertices`` (mpt.models.mpt). ``num_tokens`` sets the width.
 """
 
 from __future__ import annotations

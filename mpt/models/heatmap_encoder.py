@@ -19,7 +19,7 @@ suits small batches.
 Sizes: the stem depth depends on ``in_size``, so a model is built for one heatmap size (the paper's 224-vs-112
 comparison trains separate models). The same weights still accept the other sizes: an input of another size is
 resized to ``in_size`` first (area averaging down, bilinear up). Gaussians are drawn with sigma proportional to the
-map size (4 px at 224, 2 at 112, 1 at 56), so a resized map matches the one drawn at ``in_size``.
+map size (configs/input: 8 px at 224, 4 at 112, 2 at 56), so a resized map matches the one drawn at ``in_size``.
 """
 
 from __future__ import annotations

@@ -32,7 +32,7 @@ from mpt.atomic import atomic_path
 
 log = logging.getLogger(__name__)
 
-# SMPL level sizes used by METRO/GraphCMR (FACTS.md section 4: D[0] (1723, 6890), D[1] (431, 1723)).
+# SMPL level sizes used by METRO/GraphCMR (metro/modeling/data/mesh_downsampling.npz: D[0] (1723, 6890), D[1] (431, 1723)).
 SMPL_LEVEL_SIZES: tuple[int, ...] = (6890, 1723, 431)
 # Bump when the algorithm changes so stale caches are recomputed.
 _ALGORITHM_VERSION = "mesh-levels-v1"

@@ -18,6 +18,8 @@ from .heatmap_encoder import HeatmapEncoder
 from .transformer import MeshTransformer
 from .upsampler import MeshUpsampler
 
+CAMERA_TOKENS = ("all", "vertices")
+
 
 class MPTModel(nn.Module):
     """forward(inputs (B, C, S, S) heatmaps/masks, or (B, 3, H, W) images with a backbone) -> dict of tensors.
@@ -31,7 +33,10 @@ class MPTModel(nn.Module):
         self, encoder: HeatmapEncoder, transformer: MeshTransformer, upsampler: MeshUpsampler,
         camera_head: CameraHead, template_joints: Tensor, template_coarse: Tensor,
         backbone: nn.Module | None = None, heatmap_size: int = 224, check_inputs: bool = True,
+        camera_tokens: str = "all",
     ) -> None:
+        """``camera_tokens``: what the camera head reads, ``"all"`` regressed tokens (joints carry the limb ends;
+        ours) or the coarse ``"vertices"`` only (METRO's body network)."""
         super().__init__()
         template_joints = torch.as_tensor(template_joints, dtype=torch.float32)
         template_coarse = torch.as_tensor(template_coarse, dtype=torch.float32)
@@ -40,9 +45,13 @@ class MPTModel(nn.Module):
         if template_coarse.shape != (upsampler.n_coarse, 3):
             raise ValueError(f"template_coarse must be ({upsampler.n_coarse}, 3), got {tuple(template_coarse.shape)}")
         n_queries = template_joints.shape[0] + template_coarse.shape[0]
-        if transformer.num_queries != n_queries or camera_head.num_tokens != n_queries:
-            raise ValueError(f"templates give {n_queries} queries but the transformer expects "
-                             f"{transformer.num_queries} and the camera head {camera_head.num_tokens}")
+        if camera_tokens not in CAMERA_TOKENS:
+            raise ValueError(f"camera_tokens must be one of {CAMERA_TOKENS}, got {camera_tokens!r}")
+        n_camera = n_queries if camera_tokens == "all" else template_coarse.shape[0]
+        if transformer.num_queries != n_queries or camera_head.num_tokens != n_camera:
+            raise ValueError(f"templates give {n_queries} queries ({n_camera} for the camera head) but the "
+                             f"transformer expects {transformer.num_queries} and the camera head "
+                             f"{camera_head.num_tokens}")  # fmt: skip
         if transformer.feature_dim != encoder.feature_dim:
             raise ValueError(f"encoder feature_dim {encoder.feature_dim} != transformer feature_dim "
                              f"{transformer.feature_dim}")
@@ -58,6 +67,7 @@ class MPTModel(nn.Module):
         self.camera_head = camera_head
         self.heatmap_size = heatmap_size
         self.check_inputs = check_inputs
+        self.camera_tokens = camera_tokens
         self.num_joints = template_joints.shape[0]
         self.register_buffer("template_joints", template_joints)
         self.register_buffer("template_coarse", template_coarse)
@@ -86,7 +96,7 @@ class MPTModel(nn.Module):
         coords, mask = self.transformer(queries, feature, grid, mvm_mask)
         joints = coords[:, : self.num_joints]
         coarse, mid, full = self.upsampler(coords[:, self.num_joints:])
-        camera = self.camera_head(coords)
+        camera = self.camera_head(coords if self.camera_tokens == "all" else coords[:, self.num_joints:])
         out.update(joints=joints, vertices_coarse=coarse, vertices_mid=mid, vertices=full, camera=camera,
                    joints_2d=weak_perspective_project(joints, camera))
         if mask is not None:

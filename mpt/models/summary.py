@@ -1,7 +1,7 @@
 """Parameter accounting: live parameters per top-level part of a model.
 
 Why: METRO's transformer reports 102M parameters of which ~45M are unused BERT word embeddings and poolers
-(DESIGN.md section 3); we report only parameters that can be trained and are reached by the forward pass.
+(METRO's BERT-based encoder, metro/modeling/bert/modeling_metro.py); we report only parameters that can be trained and are reached by the forward pass.
 """
 
 from __future__ import annotations

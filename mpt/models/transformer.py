@@ -22,13 +22,18 @@ Why these choices:
   the same for all 445 queries of a sample, the input embedding is computed in factorised form
   ``W[:, :3] @ xyz + W[:, 3:] @ f + b``: the same function and the same parameters as a Linear on the
   concatenated (B, 445, 3 + C) tensor, at 1/445 of the feature half's cost.
-- Masked vertex modeling (METRO): in training, exactly ``round(mask_ratio * N)`` query tokens per sample are
-  replaced by a learned mask token (METRO used a constant 0.01 vector; the learned token starts there).
+- Masked vertex modeling (METRO): in training, random query tokens per sample have their whole input
+  ``[xyz ; feature]`` replaced by a mask token. By default as METRO (metro/datasets/human_mesh_tsv.py and
+  run_metro_bodymesh.py): ``int(u * 0.3 * N)`` tokens with ``u ~ U[0, 1)``, drawn separately for the 14 joint and
+  the 431 vertex queries (``mask_groups=(14, 431)``), replaced by the constant 0.01; an exact count
+  ``round(ratio * N)``, one group for all queries and a learned token (initialised at 0.01) are options
+  (:mod:`mpt.masking`).
+- Feed-forward width: 4 x hidden by default; ``intermediate_size=3072`` in every block is METRO's
+  ``legacy_setting``, which its paper used (run_metro_bodymesh.py keeps bert-base's 3072).
 """
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 from typing import NamedTuple
 
@@ -36,10 +41,13 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from mpt.masking import COUNTS, random_mask
+
 # BERT initialiser range (bert-base config ``initializer_range`` 0.02, used by METRO's init_weights).
 _INIT_STD = 0.02
-# METRO's [MASK] token is a constant vector of 0.01s (metro/modeling/bert/modeling_metro.py, METRO_Body_Network).
+# METRO's [MASK] input is a constant vector of 0.01s (metro/tools/run_metro_bodymesh.py, special_token).
 _METRO_MASK_VALUE = 0.01
+MASK_TOKENS = ("constant", "learned")
 
 
 class MeshTransformerOutput(NamedTuple):
@@ -60,31 +68,13 @@ def _init_bert_(module: nn.Module) -> None:
         nn.init.zeros_(module.bias)
 
 
-def random_query_mask(
-    batch: int, num_tokens: int, ratio: float, device: torch.device | str | None = None,
-    generator: torch.Generator | None = None,
-) -> Tensor:
-    """Boolean (B, N) mask with exactly ``round(ratio * N)`` True entries per row, chosen uniformly at random.
-
-    Round half up (``floor(x + 0.5)``) so the count does not depend on Python's banker's rounding.
-    """
-    if not 0.0 <= ratio <= 1.0:
-        raise ValueError(f"mask ratio must be in [0, 1], got {ratio}")
-    count = int(math.floor(ratio * num_tokens + 0.5))
-    mask = torch.zeros(batch, num_tokens, dtype=torch.bool, device=device)
-    if count == 0:
-        return mask
-    scores = torch.rand(batch, num_tokens, device=device, generator=generator)
-    picked = scores.topk(count, dim=1).indices  # (B, count), distinct per row
-    return mask.scatter_(1, picked, True)
-
-
 class TransformerLayer(nn.Module):
     """One BERT-style encoder layer: multi-head self-attention + GELU MLP, post-LN (default) or pre-LN."""
 
     def __init__(
         self, dim: int, num_heads: int, mlp_ratio: int = 4, dropout: float = 0.1,
         attention_dropout: float = 0.1, norm_first: bool = False, eps: float = 1e-5,
+        intermediate_size: int | None = None,
     ) -> None:
         super().__init__()
         if dim % num_heads:
@@ -94,8 +84,9 @@ class TransformerLayer(nn.Module):
         self.attention_dropout = attention_dropout
         self.qkv = nn.Linear(dim, 3 * dim)  # fused Q, K, V projection
         self.proj = nn.Linear(dim, dim)
-        self.fc1 = nn.Linear(dim, mlp_ratio * dim)
-        self.fc2 = nn.Linear(mlp_ratio * dim, dim)
+        width = mlp_ratio * dim if intermediate_size is None else intermediate_size  # BERT's intermediate size
+        self.fc1 = nn.Linear(dim, width)
+        self.fc2 = nn.Linear(width, dim)
         self.norm1 = nn.LayerNorm(dim, eps=eps)
         self.norm2 = nn.LayerNorm(dim, eps=eps)
         self.dropout = nn.Dropout(dropout)
@@ -131,7 +122,7 @@ class MeshTransformerBlock(nn.Module):
     def __init__(
         self, in_dim: int, hidden_dim: int, out_dim: int, num_tokens: int, num_layers: int, num_heads: int,
         mlp_ratio: int = 4, dropout: float = 0.1, attention_dropout: float = 0.1, norm_first: bool = False,
-        num_grid_tokens: int = 0, grid_dim: int = 0,
+        num_grid_tokens: int = 0, grid_dim: int = 0, intermediate_size: int | None = None,
     ) -> None:
         super().__init__()
         if num_grid_tokens and grid_dim <= 0:
@@ -144,7 +135,8 @@ class MeshTransformerBlock(nn.Module):
         self.grid_embed = nn.Linear(grid_dim, hidden_dim) if num_grid_tokens else None
         self.dropout = nn.Dropout(dropout)
         self.layers = nn.ModuleList(
-            TransformerLayer(hidden_dim, num_heads, mlp_ratio, dropout, attention_dropout, norm_first)
+            TransformerLayer(hidden_dim, num_heads, mlp_ratio, dropout, attention_dropout, norm_first,
+                             intermediate_size=intermediate_size)
             for _ in range(num_layers)
         )
         self.final_norm = nn.LayerNorm(hidden_dim) if norm_first else nn.Identity()
@@ -191,8 +183,12 @@ class MeshTransformer(nn.Module):
         hidden_dims: Sequence[int] = (1024, 256, 64), out_dims: Sequence[int] = (512, 128, 3),
         num_layers: Sequence[int] = (4, 4, 4), num_heads: Sequence[int] = (4, 4, 4), mlp_ratio: int = 4,
         dropout: float = 0.1, attention_dropout: float = 0.1, norm_first: bool = False, mask_ratio: float = 0.3,
-        num_grid_tokens: int = 0, grid_dim: int = 0, coord_dim: int = 3,
+        num_grid_tokens: int = 0, grid_dim: int = 0, coord_dim: int = 3, mask_count: str = "up_to",
+        mask_groups: Sequence[int] | None = None, mask_token: str = "constant", intermediate_size: int | None = None,
     ) -> None:
+        """``mask_ratio`` / ``mask_count`` / ``mask_token``: masked vertex modeling (module docstring);
+        ``mask_groups``: sizes of consecutive query groups masked independently (METRO: (14, 431); default one
+        group of all queries). ``intermediate_size``: feed-forward width of every layer (default 4 x hidden)."""
         super().__init__()
         hidden_dims, out_dims = list(hidden_dims), list(out_dims)
         num_layers, num_heads = list(num_layers), list(num_heads)
@@ -203,10 +199,16 @@ class MeshTransformer(nn.Module):
             )
         if not 0.0 <= mask_ratio <= 1.0:
             raise ValueError(f"mask_ratio must be in [0, 1], got {mask_ratio}")
+        if mask_count not in COUNTS or mask_token not in MASK_TOKENS:
+            raise ValueError(f"mask_count must be one of {COUNTS} and mask_token one of {MASK_TOKENS}, got "
+                             f"{mask_count!r} and {mask_token!r}")  # fmt: skip
+        groups = [num_queries] if mask_groups is None else [int(g) for g in mask_groups]
+        if sum(groups) != num_queries or min(groups) < 1:
+            raise ValueError(f"mask_groups {groups} must be positive sizes summing to num_queries {num_queries}")
         self.coord_dim = coord_dim
         self.feature_dim = feature_dim
         self.num_queries = num_queries
-        self.mask_ratio = mask_ratio
+        self.mask_ratio, self.mask_count, self.mask_groups = mask_ratio, mask_count, tuple(groups)
         self.num_grid_tokens, self.grid_dim = num_grid_tokens, grid_dim
         in_dims = [coord_dim + feature_dim] + out_dims[:-1]
         self.blocks = nn.ModuleList(
@@ -214,13 +216,25 @@ class MeshTransformer(nn.Module):
                 in_dims[i], hidden_dims[i], out_dims[i], num_queries, num_layers[i], num_heads[i], mlp_ratio,
                 dropout, attention_dropout, norm_first,
                 num_grid_tokens=num_grid_tokens if i == 0 else 0, grid_dim=grid_dim if i == 0 else 0,
+                intermediate_size=intermediate_size,
             )
             for i in range(len(hidden_dims))
         )
-        # Learned [MASK] input token, only when masking can happen (otherwise it would be a dead parameter).
-        self.mask_token = (
-            nn.Parameter(torch.full((in_dims[0],), _METRO_MASK_VALUE)) if mask_ratio > 0 else None
-        )
+        # The [MASK] input, only when masking can happen: METRO's constant (a buffer, not saved with the weights)
+        # or a learned token starting at the same value (a parameter; otherwise it would be dead weight).
+        token = torch.full((in_dims[0],), _METRO_MASK_VALUE)
+        if mask_ratio == 0:
+            self.mask_token = None
+        elif mask_token == "learned":
+            self.mask_token = nn.Parameter(token)
+        else:
+            self.register_buffer("mask_token", token, persistent=False)
+
+    def random_mask(self, batch: int, device: torch.device | str | None = None,
+                    generator: torch.Generator | None = None) -> Tensor:  # fmt: skip
+        """(B, N) bool, True = masked: each group's tokens drawn independently (see :mod:`mpt.masking`)."""
+        return torch.cat([random_mask(batch, n, self.mask_ratio, self.mask_count, generator, device)
+                          for n in self.mask_groups], dim=1)  # fmt: skip
 
     def _first_block_inputs(self, queries: Tensor, feature: Tensor, mask: Tensor | None) -> tuple[Tensor, Tensor]:
         """Embedding and residual of ``[queries ; feature]`` for block 0, factorised over the shared feature.
@@ -255,7 +269,7 @@ class MeshTransformer(nn.Module):
         if not self.training:
             mask = None
         elif mask is None and self.mask_token is not None:
-            mask = random_query_mask(b, self.num_queries, self.mask_ratio, device=feature.device)
+            mask = self.random_mask(b, feature.device)
         if mask is not None:
             if self.mask_token is None:
                 raise ValueError("a mask was given but the transformer was built with mask_ratio=0 (no mask token)")

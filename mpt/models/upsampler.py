@@ -4,9 +4,13 @@ What: ``Linear(431, 1723)`` then ``Linear(1723, 6890)`` applied to each coordina
 microsoft/MeshTransformer metro/modeling/bert/modeling_metro.py, ``upsampling`` / ``upsampling2``).
 
 Why initialise from U: METRO starts these layers from PyTorch's default random init, so at step 0 the full mesh is
-noise and the vertex losses at 1723/6890 first have to learn an interpolation. Starting from the sparse
-barycentric U matrices makes the initial map an exact surface interpolation (upsampling a downsampled template
-is off by a few mm, see tests/models/test_mesh_levels.py), so training only has to learn corrections.
+noise and the vertex losses at 1723/6890 first have to learn an interpolation. Starting from the U matrices of the
+mesh levels makes the initial map an interpolation over the surface, so training only has to learn corrections.
+With the levels mpt computes itself, U holds barycentric weights (non-negative, rows summing to 1; upsampling a
+downsampled template is off by a few mm, see tests/models/test_mesh_levels.py). The GraphCMR/METRO
+``mesh_downsampling.npz`` U matrices are not pure barycentric weights: they have 1,305 (U[0]) and 354 (U[1])
+negative entries and row sums from 0.83 to 1.05, so from that file the initial map is a close, not exact,
+surface interpolation.
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """Pre-training inputs without images: Gaussian keypoint heatmaps or person masks from posed, filmed SMPL bodies."""
 
 from mpt.synthesis.heatmaps import crop_to_map, gaussian_heatmaps, inside_map
-from mpt.synthesis.masking import count_masked, keep_masks, mask_joints
+from mpt.synthesis.masking import keep_masks, mask_joints
 from mpt.synthesis.masks import barycentric_grid, rasterize_mask
 from mpt.synthesis.pipeline import (
     SynthesisOptions,
@@ -12,7 +12,6 @@ from mpt.synthesis.pipeline import (
 )
 
 __all__ = [
-    "SynthesisOptions", "Synthesizer", "ViewParams", "barycentric_grid", "count_masked",
-    "crop_to_map", "gaussian_heatmaps", "inside_map", "keep_masks", "mask_joints", "rasterize_mask",
+    "SynthesisOptions", "Synthesizer", "ViewParams", "barycentric_grid", "crop_to_map", "gaussian_heatmaps", "inside_map", "keep_masks", "mask_joints", "rasterize_mask",
     "reference_smpl_layers", "synthesize_reference_numpy",
 ]  # fmt: skip

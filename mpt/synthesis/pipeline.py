@@ -3,15 +3,19 @@
 For a batch of AMASS poses (a :class:`mpt.data.motion_cache.MotionCache` batch), all on the body's device:
 
 1. SMPL forward (per-sample gender when the body model has several);
-2. placement in the Human3.6M capture volume: in training (with ``random_heading``) a random rotation about the
-   world vertical (z, the AMASS and Human3.6M worlds are both z-up) through the SMPL pelvis joint; then the pelvis
-   is moved to the capture-volume centre in x, y and keeps its height (AMASS ``trans`` puts the feet on the floor);
+2. placement in the Human3.6M capture volume: the body keeps its AMASS global orientation (the paper's virtual
+   cameras film the bodies as they are); only with the ``random_heading`` option (training only, an augmentation
+   of ours, off in the paper's rows) is it first turned by a random angle about the world vertical (z, the AMASS
+   and Human3.6M worlds are both z-up) through the SMPL pelvis joint; then the pelvis is moved to the
+   capture-volume centre in x, y and keeps its height (AMASS ``trans`` puts the feet on the floor);
 3. one camera per sample (uniform in training, ``camera_idx`` when given, else ``i % n_cameras``), world->camera;
 4. projection (OpenCV lens model when ``distortion``) of COCO-17 keypoints, J14 joints and all vertices;
 5. a square person box around the projected vertices, ``crop_scale`` times their extent, scale/centre jitter in
    training only (:func:`mpt.geometry.crop.jitter_boxes`);
 6. the maps: 17 Gaussian keypoint heatmaps, or a 1-channel binary silhouette (``kind="mask"``);
-7. masked heatmap modeling in training only: ``round(mask_joint_ratio * 17)`` random maps per sample are zeroed.
+7. masked heatmap modeling in training only: random maps per sample are zeroed, ``int(u * mask_joint_ratio * 17)``
+   of them with ``u ~ U[0, 1)`` (``mask_joint_count="up_to"``, METRO's masking scheme) or exactly
+   ``round(mask_joint_ratio * 17)`` (``"exact"``); see :mod:`mpt.masking`.
 
 Every random number is drawn by :meth:`Synthesizer.sample_params` into a :class:`ViewParams`, so the batched
 synthesis and the per-sample numpy reference (:func:`synthesize_reference_numpy`, for the benchmark and tests
@@ -45,8 +49,9 @@ from mpt.geometry import (
     project_points,
     rotation_about_axis,
 )
+from mpt.masking import COUNTS, random_uniform
 from mpt.synthesis.heatmaps import gaussian_heatmaps, inside_map
-from mpt.synthesis.masking import keep_masks, random_uniform
+from mpt.synthesis.masking import keep_masks
 from mpt.synthesis.masks import rasterize_mask
 
 __all__ = ["SynthesisOptions", "Synthesizer", "ViewParams", "reference_smpl_layers", "synthesize_reference_numpy"]
@@ -62,21 +67,33 @@ class SynthesisOptions:
 
     sigma is in pixels of the ``size`` map: 8 at 224 is SimpleBaseline's SIGMA 2 on its 1/4-resolution maps
     (leoxiaobin/deep-high-resolution-net.pytorch, experiments/coco/resnet/res101_256x192_d256x3_adam_lr1e-3.yaml)
-    scaled to the crop; HigherHRNet's sigma 2 on its 1/2-resolution head would be 4 (DESIGN.md section 3), so it
-    is an option. crop_scale 1.2 is METRO's box scale factor (microsoft/MeshTransformer,
-    metro/tools/tsv_demo_h36m.py). scale_jitter multiplies the box side, center_jitter shifts the box centre by up
-    to that fraction of its side per axis (training only; our choices, MPT does not publish them).
+    scaled to the crop; HigherHRNet's sigma 2 on its 1/2-resolution head would be 4 (HigherHRNet
+    experiments/coco/higher_hrnet/w32_512_adam_lr1e-3.yaml), so it is an option.
+
+    crop_scale is the crop side over the longer side of the person's silhouette box (the projected vertices'
+    extent). 1.0 frames people as METRO's Human3.6M sets do: METRO's tsv_demo_h36m.py copies ``center`` and
+    ``scale`` from GraphCMR's datasets/preprocess/h36m.py, where scale = longer side of the subject's ground-truth
+    box / 200 (no margin), and crops ``scale * 200`` pixels (metro/datasets/human_mesh_tsv.py). METRO's 1.2
+    scaleFactor applies to annotated COCO / 3DPW person boxes instead. scale_jitter multiplies the box side,
+    center_jitter shifts the box centre by up to that fraction of its side per axis (training only; our choices,
+    MPT does not publish them).
+
+    mask_joint_ratio / mask_joint_count: masked heatmap modeling (see :mod:`mpt.masking`). The paper gives no
+    ratio; the default follows METRO's masking, which MPT's authors extend to heatmaps: up to 30% per sample
+    (``int(u * 0.3 * 17)``, 2.05 maps on average).
+    random_heading: our augmentation, off by default (module docstring, step 2).
     """
 
     kind: str = "heatmap"
     size: int = 224
     sigma: float = 8.0
     crop_size: int = 224
-    crop_scale: float = 1.2
+    crop_scale: float = 1.0
     scale_jitter: tuple[float, float] = (0.9, 1.1)
     center_jitter: float = 0.05
-    mask_joint_ratio: float = 0.1
-    random_heading: bool = True
+    mask_joint_ratio: float = 0.3
+    mask_joint_count: str = "up_to"
+    random_heading: bool = False
     distortion: bool = False
 
     def __post_init__(self) -> None:
@@ -96,6 +113,8 @@ class SynthesisOptions:
             raise ValueError(f"center_jitter must be >= 0, got {self.center_jitter}")
         if not 0.0 <= self.mask_joint_ratio <= 1.0:
             raise ValueError(f"mask_joint_ratio must be in [0, 1], got {self.mask_joint_ratio}")
+        if self.mask_joint_count not in COUNTS:
+            raise ValueError(f"mask_joint_count must be one of {COUNTS}, got {self.mask_joint_count!r}")
 
     @property
     def channels(self) -> int:
@@ -266,7 +285,7 @@ class Synthesizer:
         else:
             shift, scale = torch.zeros(batch_size, 2, device=dev), torch.ones(batch_size, device=dev)
         if train and opt.kind == "heatmap":
-            kept = keep_masks(batch_size, NUM_KEYPOINTS, opt.mask_joint_ratio, generator, dev)
+            kept = keep_masks(batch_size, NUM_KEYPOINTS, opt.mask_joint_ratio, generator, dev, opt.mask_joint_count)
         else:
             kept = torch.ones(batch_size, NUM_KEYPOINTS, dtype=torch.bool, device=dev)
         return ViewParams(camera_idx=cam, heading=heading, box_scale=scale, box_shift=shift, kept=kept)

@@ -42,7 +42,8 @@ from torch import Tensor, nn
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
-from mpt.models.transformer import MeshTransformer, random_query_mask  # noqa: E402
+from mpt.masking import random_mask  # noqa: E402
+from mpt.models.transformer import MeshTransformer  # noqa: E402
 from mpt.models.upsampler import MeshUpsampler  # noqa: E402
 
 HIDDEN, OUT, LAYERS, HEADS = (1024, 256, 64), (512, 128, 3), 4, 4
@@ -113,12 +114,12 @@ class RefTransformer(nn.Module):
         dims_in = (3 + feature_dim,) + OUT[:-1]
         n = N_JOINTS + N_COARSE
         self.blocks = nn.ModuleList(RefBlock(dims_in[i], HIDDEN[i], OUT[i], n, p, p_attn) for i in range(3))
-        self.mask_token = nn.Parameter(torch.full((dims_in[0],), 0.01))
+        self.register_buffer("mask_token", torch.full((dims_in[0],), 0.01))  # METRO's constant
 
     def forward(self, queries: Tensor, feature: Tensor) -> Tensor:
         b, n = feature.shape[0], queries.shape[0]
         tokens = torch.cat([queries.expand(b, n, 3), feature[:, None].expand(b, n, feature.shape[1])], dim=2)
-        keep = (~random_query_mask(b, n, 0.3))[..., None].float()
+        keep = (~torch.cat([random_mask(b, N_JOINTS, 0.3), random_mask(b, N_COARSE, 0.3)], dim=1))[..., None].float()
         x = tokens * keep + self.mask_token * (1 - keep)  # METRO's masking arithmetic
         for block in self.blocks:
             x = block(x)
@@ -130,7 +131,8 @@ def build(variant: str, feature_dim: int, p_attn: float) -> nn.Module:
     torch.manual_seed(0)
     if variant == "ours":
         return MeshTransformer(feature_dim=feature_dim, hidden_dims=HIDDEN, out_dims=OUT, num_layers=(LAYERS,) * 3,
-                               num_heads=(HEADS,) * 3, dropout=0.1, attention_dropout=p_attn, mask_ratio=0.3)
+                               num_heads=(HEADS,) * 3, dropout=0.1, attention_dropout=p_attn, mask_ratio=0.3,
+                               mask_groups=(N_JOINTS, N_COARSE))
     return RefTransformer(feature_dim, 0.1, p_attn)
 
 

@@ -49,6 +49,32 @@ def test_defaults_follow_the_paper():
     assert compose_config("finetune").backbone.name == "higherhrnet_w48"
 
 
+PAPER_PRETRAIN_ROWS = ["pretrain_views1", "pretrain_views2", "pretrain_views4", "pretrain_views8", "pretrain_hm112",
+                       "pretrain_mask"]  # fmt: skip
+
+
+@pytest.mark.parametrize("row", [None, *PAPER_PRETRAIN_ROWS])
+def test_paper_rows_film_bodies_as_they_are_and_mask_as_metro(row):
+    cfg = compose_config("pretrain", [] if row is None else [f"experiment={row}"])
+    assert cfg.input.random_heading is False  # the supplement's virtual cameras film AMASS bodies as they are
+    assert cfg.input.crop_scale == 1.0  # METRO's Human3.6M framing (GraphCMR h36m.py boxes)
+    t = cfg.model.transformer
+    assert (t.mvm_ratio, t.mvm_count, t.mvm_groups, t.mvm_token) == (0.3, "up_to", "separate", "constant")
+    assert list(cfg.cameras.val_indices) == [0, 1, 2, 3]  # every views row validated on the same cameras
+    heading = compose_config("pretrain", ["experiment=pretrain_random_heading"])
+    assert heading.input.random_heading is True and heading.cameras.num_views == 8
+
+
+def test_metro_config_is_metros_paper_setting():
+    m = compose_config("pretrain", ["model=metro"]).model
+    assert list(m.transformer.hidden) == [1024, 256, 128] and m.transformer.intermediate_size == 3072
+    assert m.camera_tokens == "vertices" and m.upsampler_init == "random"
+    assert (m.transformer.mvm_count, m.transformer.mvm_groups, m.transformer.mvm_token) == ("up_to", "separate",
+                                                                                           "constant")  # fmt: skip
+    mpt = compose_config("pretrain").model
+    assert mpt.transformer.intermediate_size is None and mpt.camera_tokens == "all"
+
+
 def test_unknown_keys_are_errors_naming_the_key():
     with pytest.raises(ConfigCompositionException) as err:
         compose_config("pretrain", ["train.lrr=1e-3"])

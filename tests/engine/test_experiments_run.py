@@ -31,6 +31,8 @@ def test_pretrain_experiment_runs(name, demo_assets, demo_cache, shared_cache_di
                    f"paths.output_dir={tmp_path}/run"], tmp_path)  # fmt: skip
     assert res.returncode == 0, res.stderr[-3000:]
     assert (tmp_path / "run" / "model.safetensors").exists()
+    # whatever views train, validation films the held-out motions with the same four S1 cameras
+    assert "filmed by the Human3.6M S1 cameras 54138969, 55011271, 58860488, 60457274" in res.stdout
 
 
 @pytest.mark.slow

@@ -7,7 +7,7 @@ import pytest
 import torch
 from scipy.special import erf, softmax
 
-from mpt.models.transformer import MeshTransformer, TransformerLayer, random_query_mask
+from mpt.models.transformer import MeshTransformer, TransformerLayer
 
 SMALL = dict(hidden_dims=(32, 16, 8), out_dims=(24, 12, 3), num_layers=(2, 1, 1), num_heads=(4, 2, 2))
 
@@ -87,18 +87,41 @@ def test_output_shapes_and_per_sample_queries() -> None:
     assert per_sample.coords.shape == (3, 445, 3)
 
 
-def test_mvm_mask_fraction_only_in_training() -> None:
+def test_mvm_as_metro_joints_and_vertices_drawn_apart_only_in_training() -> None:
     torch.manual_seed(2)
-    model = MeshTransformer(feature_dim=8, mask_ratio=0.3, **SMALL)
-    queries, feature = torch.randn(445, 3), torch.randn(4, 8)
-    out = model.train()(queries, feature)
-    # 0.3 * 445 = 133.5 -> 134 (round half up), per sample, and the masked sets differ between samples.
-    assert out.mask.dtype == torch.bool and out.mask.sum(dim=1).tolist() == [134] * 4
-    assert not torch.equal(out.mask[0], out.mask[1])
-    assert model.eval()(queries, feature).mask is None
+    model = MeshTransformer(feature_dim=8, mask_ratio=0.3, mask_groups=(14, 431), **SMALL)
+    assert "mask_token" not in model.state_dict() and not any(n == "mask_token" for n, _ in model.named_parameters())
+    queries, feature = torch.randn(445, 3), torch.randn(4000, 8)
+    mask = model.random_mask(4000)
+    joints, verts = mask[:, :14].sum(dim=1), mask[:, 14:].sum(dim=1)
+    # int(u * 0.3 * 14) in 0..4 and int(u * 0.3 * 431) in 0..129, with independent u per group
+    assert joints.max() == 4 and verts.max() == 129 and joints.min() == 0
+    assert abs(float(torch.corrcoef(torch.stack([joints.float(), verts.float()]))[0, 1])) < 0.05
+    out = model.train()(queries, feature[:4])
+    assert out.mask.dtype == torch.bool and out.mask.shape == (4, 445)
+    assert model.eval()(queries, feature[:4]).mask is None  # nothing is masked at evaluation
     unmasked = MeshTransformer(feature_dim=8, mask_ratio=0.0, **SMALL).train()
-    assert unmasked.mask_token is None and unmasked(queries, feature).mask is None
-    assert random_query_mask(5, 10, 0.25).sum(dim=1).tolist() == [3] * 5  # 2.5 -> 3
+    assert unmasked.mask_token is None and unmasked(queries, feature[:2]).mask is None
+
+
+def test_masked_inputs_become_metros_constant_or_a_learned_token() -> None:
+    torch.manual_seed(4)
+    queries, feature = torch.randn(445, 3), torch.randn(2, 8)
+    mask = torch.zeros(2, 445, dtype=torch.bool)
+    mask[0, [0, 20, 300]] = True
+    for token in ("constant", "learned"):
+        model = MeshTransformer(feature_dim=8, mask_token=token, **SMALL).train()
+        block = model.blocks[0]
+        embedded, residual = model._first_block_inputs(queries, feature, mask)
+        full = torch.cat([queries.expand(2, -1, -1), feature[:, None].expand(-1, 445, -1)], dim=-1)  # (2, 445, 11)
+        full[mask] = 0.01  # METRO: masked inputs replaced by the constant 0.01 in every channel
+        torch.testing.assert_close(embedded, block.embed(full))
+        torch.testing.assert_close(residual, block.residual(full))
+        assert ("mask_token" in dict(model.named_parameters())) == (token == "learned")
+    exact = MeshTransformer(feature_dim=8, mask_count="exact", mask_token="learned", **SMALL)
+    assert exact.random_mask(5).sum(dim=1).tolist() == [134] * 5  # round(0.3 * 445 = 133.5) half up
+    with pytest.raises(ValueError, match="mask_groups"):
+        MeshTransformer(feature_dim=8, mask_groups=(14, 430), **SMALL)
 
 
 def test_every_parameter_gets_a_gradient_with_grid_tokens() -> None:
@@ -111,14 +134,26 @@ def test_every_parameter_gets_a_gradient_with_grid_tokens() -> None:
     assert dead == []
 
 
+def _count_by_hand(widths, ffn) -> int:
+    total = 0
+    for d_in, d, d_out in widths:
+        f = ffn(d)
+        layer = (3 * d * d + 3 * d) + (d * d + d) + (d * f + f) + (f * d + d) + 2 * 2 * d
+        total += (d_in * d + d) + 445 * d + 4 * layer + (d * d_out + d_out) + (d_in * d_out + d_out)
+    return total
+
+
 def test_default_live_parameter_count_by_hand() -> None:
-    model = MeshTransformer()  # feature 2048, hidden 1024/256/64, out 512/128/3, 4 layers each
-    expected = 0
-    for d_in, d, d_out in ((2051, 1024, 512), (512, 256, 128), (128, 64, 3)):
-        layer = (3 * d * d + 3 * d) + (d * d + d) + (4 * d * d + 4 * d) + (4 * d * d + d) + 2 * 2 * d
-        expected += (d_in * d + d) + 445 * d + 4 * layer + (d * d_out + d_out) + (d_in * d_out + d_out)
-    expected += 2051  # mask token
-    assert sum(p.numel() for p in model.parameters()) == expected == 58_259_401
+    model = MeshTransformer()  # feature 2048, hidden 1024/256/64, out 512/128/3, 4 layers each, constant mask input
+    expected = _count_by_hand(((2051, 1024, 512), (512, 256, 128), (128, 64, 3)), lambda d: 4 * d)
+    assert sum(p.numel() for p in model.parameters()) == expected == 58_257_350
+    learned = MeshTransformer(mask_token="learned")
+    assert sum(p.numel() for p in learned.parameters()) == expected + 2051  # the learned token
+    # METRO's paper setting: hidden 1024/256/128 and bert-base's 3072-wide feed-forward in every block
+    metro = MeshTransformer(hidden_dims=(1024, 256, 128), intermediate_size=3072)
+    assert metro.blocks[2].layers[0].fc1.out_features == 3072
+    widths = ((2051, 1024, 512), (512, 256, 128), (128, 128, 3))
+    assert sum(p.numel() for p in metro.parameters()) == _count_by_hand(widths, lambda d: 3072)
 
 
 def test_bad_inputs_raise() -> None:

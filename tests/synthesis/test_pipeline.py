@@ -70,7 +70,7 @@ def test_outputs_and_2d_targets_reproject_3d_targets(demo_body, cams, regressor)
         V = out["vertices"][b].double().numpy() + pelvis
         pv = pinhole(V, K)
         lo, hi = pv.min(0), pv.max(0)
-        center, size = (lo + hi) / 2, 1.2 * (hi - lo).max()  # eval: no jitter
+        center, size = (lo + hi) / 2, 1.0 * (hi - lo).max()  # eval: no jitter; default crop = the silhouette box
         np.testing.assert_allclose(out["box_center"][b].numpy(), center, rtol=1e-5)
         np.testing.assert_allclose(float(out["box_size"][b]), size, rtol=1e-5)
         np.testing.assert_allclose(out["joints2d"][b].numpy(), to_crop(pinhole(X, K), center, size), atol=2e-5)
@@ -78,11 +78,12 @@ def test_outputs_and_2d_targets_reproject_3d_targets(demo_body, cams, regressor)
         h36m = regressor @ V
         np.testing.assert_allclose(h36m[0], pelvis, atol=1e-5)
         np.testing.assert_allclose(out["joints3d"][b].numpy(), (h36m - h36m[0])[list(H36M_TO_J14)], atol=1e-5)
-        assert np.abs(to_crop(pv, center, size)).max() <= 1 / 1.2 + 1e-5  # the body fills the crop, margin 1.2
+        assert np.abs(to_crop(pv, center, size)).max() <= 1 + 1e-5  # the body fills the crop edge to edge
 
 
 def test_placement_heading_and_distorted_projection(demo_body, cams) -> None:
-    synth = Synthesizer(demo_body, virtual_cameras(8), SynthesisOptions(size=56, sigma=2.0, distortion=True))
+    options = SynthesisOptions(size=56, sigma=2.0, distortion=True, random_heading=True, crop_scale=1.2)
+    synth = Synthesizer(demo_body, virtual_cameras(8), options)
     batch = cache_batch(B, seed=1)
     out = synth(batch, torch.Generator().manual_seed(0), train=True)
     posed = demo_body(batch["pose"], batch["betas"], transl=batch["trans"])
@@ -117,6 +118,31 @@ def test_placement_heading_and_distorted_projection(demo_body, cams) -> None:
     assert np.ptp(np.unwrap(headings)) > 0.5  # random headings differ between samples
 
 
+def test_native_orientation_opposite_cameras_swap_left_and_right(demo_body) -> None:
+    """Without random heading a body keeps its AMASS orientation: camera 0 (54138969) and camera 3 (60457274)
+    film it from opposite sides, so its shoulders appear in swapped left/right order, as each camera's x axis
+    (row 0 of its world->camera rotation) dotted with the world shoulder line says."""
+    synth = Synthesizer(demo_body, virtual_cameras(4), SynthesisOptions(size=56, sigma=2.0))
+    assert synth.options.random_heading is False
+    n = 24
+    batch = cache_batch(n, seed=8)  # random AMASS headings, mild poses
+    params = synth.sample_params(n, torch.Generator().manual_seed(0), train=True)
+    assert (params.heading == 0).all()
+    posed = demo_body(batch["pose"], batch["betas"], transl=batch["trans"])
+    shoulders = posed.joints[:, 16] - posed.joints[:, 17]  # SMPL left - right shoulder, AMASS world (z up)
+    cams = h36m_s1_cameras(torch.float64)
+    order = {}
+    for c in (0, 3):
+        out = synth(batch, None, train=True, camera_idx=torch.full((n,), c))
+        kp = out["keypoints2d"]  # COCO 5 = left shoulder, 6 = right shoulder
+        order[c] = torch.sign(kp[:, 5, 0] - kp[:, 6, 0])
+        expected = torch.sign(shoulders.double() @ cams.R[c][0])  # image x of left minus right
+        side_on = (shoulders.double() @ cams.R[c][0]).abs() < 0.05  # shoulder line nearly along the view ray
+        assert torch.equal(order[c][~side_on], expected[~side_on].float())
+    facing = (order[0] != 0) & (order[3] != 0)
+    assert facing.sum() >= n // 2 and (order[0][facing] == -order[3][facing]).float().mean() > 0.9
+
+
 def test_batched_maps_equal_per_sample_numpy_reference(demo_body) -> None:
     synth = Synthesizer(demo_body, virtual_cameras(8), SynthesisOptions(size=112, sigma=4.0, mask_joint_ratio=0.3))
     batch = cache_batch(B, seed=2)
@@ -148,11 +174,12 @@ def test_maps_drawn_into_a_reused_buffer(demo_body) -> None:
 
 
 def test_masked_heatmap_modeling_and_peaks(demo_body) -> None:
-    synth = Synthesizer(demo_body, virtual_cameras(4), SynthesisOptions(size=56, sigma=2.0, mask_joint_ratio=0.1))
+    options = SynthesisOptions(size=56, sigma=2.0, mask_joint_ratio=0.1, mask_joint_count="exact")
+    synth = Synthesizer(demo_body, virtual_cameras(4), options)
     batch = cache_batch(B, seed=3)
     gen = torch.Generator().manual_seed(1)
     train = synth(batch, gen, train=True)
-    assert ((~train["kept"]).sum(dim=1) == round(0.1 * 17)).all()
+    assert ((~train["kept"]).sum(dim=1) == 2).all()  # round(0.1 * 17)
     peak = train["inputs"].flatten(2).amax(dim=-1)  # (B, 17)
     assert (peak[~train["kept"]] == 0).all()
     assert torch.equal(peak > 0, train["visible"] & train["kept"])
@@ -182,7 +209,7 @@ def test_camera_choice(demo_body) -> None:
 
 def test_mask_input_matches_fillpoly(demo_body, cams) -> None:
     size = 112
-    synth = Synthesizer(demo_body, virtual_cameras(8), kind="mask", size=size)
+    synth = Synthesizer(demo_body, virtual_cameras(8), kind="mask", size=size, crop_scale=1.2)  # a margin of pixels
     out = synth(cache_batch(2, seed=4), None, train=False)
     assert out["inputs"].shape == (2, 1, size, size)
     assert set(torch.unique(out["inputs"]).tolist()) == {0.0, 1.0}
