@@ -3,7 +3,7 @@
 Inputs are metres (the unit of SMPL, the TSV labels and the model); results are multiplied by 1000.
 :func:`h36m_p2_errors` is Human3.6M protocol 2 exactly as METRO evaluates it (microsoft/MeshTransformer
 metro/tools/run_metro_bodymesh.py ``run_validate``, ``mean_per_joint_position_error`` and
-``reconstruction_error``; FACTS.md section 5):
+``reconstruction_error``):
   - prediction: the (17, 6890) H36M regressor applied to the predicted mesh, minus its H36M pelvis (index 0),
     reordered H36M-17 -> J14;
   - ground truth: J24 labels minus the J24 pelvis (index 14), reordered J24 -> J14;

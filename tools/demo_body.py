@@ -34,7 +34,7 @@ from mpt.data.joints24 import SMPL_FLIP_PERM
 
 NUM_BETAS = 10
 
-# smplx vertex_ids['smplh'] (smplx/vertex_ids.py; valid for SMPL's topology, see FACTS.md section 4).
+# smplx vertex_ids['smplh'] (smplx/vertex_ids.py; valid for SMPL's topology).
 LANDMARK_VERTEX_IDS: dict[str, int] = {
     "nose": 332, "reye": 6260, "leye": 2800, "rear": 4071, "lear": 583,
     "LBigToe": 3216, "LSmallToe": 3226, "LHeel": 3387, "RBigToe": 6617, "RSmallToe": 6624, "RHeel": 6787,

@@ -46,7 +46,7 @@ class PaperResult:
 
 
 # The paper's numbers, keyed by experiment name (configs/experiment/<name>.yaml, whose header comment states the
-# same numbers; DESIGN.md section 3 "Results to reproduce"). MPT paper (Lin et al.), Human3.6M protocol 2.
+# same numbers). MPT paper (Lin et al.), Human3.6M protocol 2.
 PAPER: dict[str, PaperResult] = {
     "finetune_mpt": PaperResult("Table 1", "MPT: HigherHRNet-w48 + 224 heatmaps, pre-trained with 8 views", 45.3, 31.7),
     "pretrain_views1": PaperResult("Table 2", "pre-training only, 1 virtual view", 92.5, 61.7),

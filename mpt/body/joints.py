@@ -1,6 +1,6 @@
 """Joint orders and index maps shared by the whole framework.
 
-Sources (see ../shared/FACTS.md section 4 and 6): SMPL joint names from smplx ``joint_names.py``; Human3.6M-17 order
+Sources: SMPL joint names from smplx ``joint_names.py``; Human3.6M-17 order
 and the J14 evaluation subset from METRO ``metro/modeling/data/config.py``; COCO-17 keypoint order from the COCO
 keypoint annotation format; SMPL face landmark vertex ids from smplx ``vertex_ids.py`` (``smplh``, valid for SMPL's
 topology).

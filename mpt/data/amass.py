@@ -68,7 +68,8 @@ def smplh_to_smpl_pose(poses156: np.ndarray) -> np.ndarray:
     SMPL joints 22/23 (L_Hand/R_Hand) have no SMPL-H counterpart: SMPL-H's entries 66.. are finger joints
     (left_index1, left_index2, ...). Copying them, as Pose2Mesh's ``poses[:, :72]`` does, would bend the SMPL hand
     by a finger rotation; zeros leave the hand in SMPL's rest pose relative to the wrist, whose rotation (joints
-    20/21) is kept (FACTS.md section 3; bharat-b7/RVH_Mesh_Registration lib/smpl/const.py defines the same layout:
+    20/21) is kept (nghorbani/amass notebooks/02-AMASS_DNN.ipynb splits poses into root 0:3, body 3:66 and
+    hands 66:156; bharat-b7/RVH_Mesh_Registration lib/smpl/const.py defines the same layout:
     SMPL-H 156 = 66 + 90 hand values, SMPL 72 = 66 + 6 hand values).
     """
     if poses156.ndim != 2 or poses156.shape[1] != SMPLH_POSE_DIM:
@@ -198,7 +199,7 @@ def dataset_name(relative_path: str | os.PathLike) -> str:
 # ----------------------------------------------------------------------------------------------------------------
 # Sparse sampling
 #
-# Default arithmetic (FACTS.md section 3: AMASS is >40 h, later papers say ~45 h, captured at 60-250 Hz, i.e.
+# Default arithmetic (AMASS, Mahmood et al. ICCV 2019: >40 h; later papers say ~45 h; captured at 60-250 Hz, i.e.
 # ~15-18M native frames). A 15 fps stride keeps 40-45 h * 3600 s/h * 15 = 2.16M-2.43M frames. The 2 degree
 # threshold then drops near-duplicates (standing still, T-pose starts, slow idles): on the two public AMASS
 # samples (nghorbani/amass support_data/github_data/{amass,dmpl}_sample.npz, 120 Hz) it keeps 50/76 and 27/30 of

@@ -33,7 +33,8 @@ SPLITS = ("train", "val")
 MANIFEST_NAME = "manifest.json"
 REBUILD_HINT = "re-run `python tools/prepare_amass.py --amass-root <AMASS> --out <this folder>`"
 
-# Gender codes. AMASS's prepare_data maps male -1, neutral 0, female 1 (FACTS.md section 3); we use non-negative
+# Gender codes. AMASS's prepare_data maps male -1, neutral 0, female 1 (nghorbani/amass
+# src/amass/data/prepare_data.py); we use non-negative
 # codes so a code indexes a (neutral, male, female) tuple of SMPL models directly.
 
 # name -> (dtype, trailing shape); per-sample arrays have M rows, per-sequence arrays S rows.

@@ -1,7 +1,7 @@
 """Training augmentation of image samples, as small pure functions: sample parameters, flip, rotate, pixel noise.
 
 The recipe is METRO's (microsoft/MeshTransformer metro/datasets/human_mesh_tsv.py ``augm_params`` and
-metro/utils/image_ops.py, inherited from SPIN; FACTS.md section 5): flip with probability 0.5; per-channel pixel
+metro/utils/image_ops.py, inherited from SPIN): flip with probability 0.5; per-channel pixel
 noise U[0.6, 1.4]; in-plane rotation clip(N(0, 30), +-60) degrees, set to 0 with probability 0.6; box scale
 clip(N(1, 0.25), [0.75, 1.25]).
 

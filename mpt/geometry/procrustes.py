@@ -4,7 +4,7 @@ The closed form is Umeyama's (IEEE TPAMI 1991): with centred point sets, the SVD
 cross-covariance gives the rotation, a sign flip of the last singular direction excludes
 reflections, and the scale is trace(S D) / var(pred). This is the alignment that METRO's
 ``reconstruction_error`` performs for PA-MPJPE (microsoft/MeshTransformer, called from
-metro/tools/run_metro_bodymesh.py run_validate; FACTS.md section 5).
+metro/tools/run_metro_bodymesh.py run_validate).
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Human3.6M S1 cameras against FACTS.md, camera sets, and the interpolated virtual views."""
+"""Human3.6M S1 cameras against VideoPose3D's numbers, camera sets, and the interpolated virtual views."""
 
 import numpy as np
 import pytest
@@ -14,7 +14,8 @@ from mpt.geometry.cameras import (
 )
 from mpt.geometry.projection import project_world_points
 
-# FACTS.md section 1: derived world->camera matrices (5 decimals) and T_cam = -R t (mm, 0.1 mm).
+# facebookresearch/VideoPose3D common/h36m_dataset.py S1 extrinsics, as world->camera matrices (5 decimals) and
+# T_cam = -R t (mm, 0.1 mm); the 3d-pose-baseline cameras.h5 stores the same matrices.
 FACTS_R = np.array([
     [[-0.91536, 0.40181, 0.02575], [0.05155, 0.18037, -0.98225], [-0.39932, -0.89778, -0.18582]],
     [[0.92817, 0.37215, 0.00225], [0.08166, -0.19777, -0.97684], [-0.36309, 0.90686, -0.21396]],
