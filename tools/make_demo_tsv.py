@@ -223,7 +223,10 @@ def _h36m_shots(motions: list, subjects: Sequence[str], subject_offset: int, cam
     ``camera_ids`` at evenly spread frames whose index is a multiple of ``frame_step``.
 
     The motions are dealt round-robin over all 5 subjects (train then valid), so with enough motions the
-    validation subjects perform motions the training subjects never do, as in Human3.6M.
+    validation subjects perform motions the training subjects never do, as in Human3.6M. A subject's motions get
+    Human3.6M action names in turn; an action that comes round again is its next trial, named as GraphCMR names
+    Human3.6M's second trials (file "Walking 1.<camera>" -> ``S9_Walking_1.<camera>_<frame>.jpg``), so image
+    names stay unique however many motions there are.
     """
     n_all = len(TRAIN_SUBJECTS) + len(VALID_SUBJECTS)
     per_subject = math.ceil(total / (len(subjects) * len(camera_ids)))
@@ -233,10 +236,13 @@ def _h36m_shots(motions: list, subjects: Sequence[str], subject_offset: int, cam
         own = list(range(k, len(motions), n_all)) or [k % len(motions)]
         yaw = float(rng.uniform(0, 2 * math.pi))
         offset = tuple(float(x) for x in rng.uniform(-PLACEMENT_RADIUS_M, PLACEMENT_RADIUS_M, 2))
+        trials: dict[str, int] = {}
         for m, seq in enumerate(own):
             share = per_subject // len(own) + (m < per_subject % len(own))
             candidates = np.arange(0, motions[seq][1].shape[0], frame_step)
             action = H36M_ACTIONS[seq % len(H36M_ACTIONS)]
+            trial = trials[action] = trials.get(action, -1) + 1
+            action = f"{action}_{trial}" if trial else action
             for frame in candidates[_spread(len(candidates), share)].tolist():
                 for c in camera_ids:
                     name = f"images/{subject}_{action}.{cameras.names[c]}_{frame + 1:06d}.jpg"
