@@ -1,6 +1,6 @@
 """Generate the demo assets: stand-ins, in the real file formats, for the licence-gated SMPL, H36M and AMASS files.
 
-python tools/make_demo_assets.py --out data/demo [--seed 0] [--force]
+python tools/make_demo_assets.py --out data/demo [--seed 0] [--force] [--size demo|study] [--scale F]
 
 Layout written under ``--out`` (the same layout a user sets up with the real files):
 
@@ -8,12 +8,30 @@ Layout written under ``--out`` (the same layout a user sets up with the real fil
     body_models/J_regressor_h36m_correct.npy                           (17, 6890) float64, METRO's format
     amass/<Dataset>/<Subject>/<motion>_<k>_poses.npz                    AMASS "SMPL+H G" sequence files
     amass/<Dataset>/<Subject>/shape.npz                                betas + gender only, as in AMASS downloads
+    image_motions/<Dataset>/<Subject>/...                              (study size only) the same, for image sets
     demo_assets.json                                                   manifest (seed, version, sha256 per file)
 
+Two corpus sizes (``--size``):
+
+* ``demo`` (default): 10 motions of 5 actions (walk, squat, reach, bend, turn), 150-400 frames each, by 5 subjects
+  in DemoMocapA (3 subjects, 120 fps) and DemoMocapB (2 subjects, 60 fps; the validation dataset of the demo,
+  ``tools/prepare_amass.py --val-datasets DemoMocapB``): about 700 pre-training samples at 30 fps. Its files are
+  byte-for-byte those of earlier versions for the same seed.
+* ``study``: :data:`STUDY`, a corpus for measuring effects rather than running the code: 15 actions
+  (tools/demo_motions.py: STUDY_KINDS), one to three per sequence, by subjects with their own body shape, gender,
+  tempo, amplitude and handedness, from random headings along straight and curved paths. Roles of its datasets:
+  ``train`` and ``val`` datasets go to amass/ (pre-training; ``--val-datasets`` = the val ones, whole held-out
+  subjects), the ``images`` dataset to image_motions/: motions never seen in pre-training, for the Human3.6M-like
+  image sets (``make_demo_tsv(DemoAssets.at(root).image_assets(), ...)``). ``--scale F`` multiplies every
+  dataset's subject count (at least 1 each); a larger scale holds every motion of a smaller one unchanged, since
+  each subject and each sequence draws from its own seed. At scale 1: about 50 000 training and 6 000 validation
+  samples after ``tools/prepare_amass.py --target-fps 30``, and 56 image-set motions.
+
 The body (tools/demo_body.py) does not depend on the seed; the motions do. Generation is deterministic for a given
-seed on a given platform and takes a few seconds; a second call with the same seed finds the manifest and writes
-nothing. Formats follow FACTS.md sections 3 and 4 (AMASS sample file keys and dtypes from nghorbani/amass
-support_data/github_data/amass_sample.npz; SMPL keys as read by vchoutas/smplx smplx/body_models.py).
+seed, size and scale on a given platform; a second call with the same ones finds the manifest and writes nothing,
+and another size or scale rebuilds (files the new corpus lacks are deleted). AMASS file keys and dtypes follow
+nghorbani/amass support_data/github_data/amass_sample.npz; SMPL keys are those vchoutas/smplx
+smplx/body_models.py reads.
 """
 
 from __future__ import annotations
@@ -21,27 +39,29 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from dataclasses import dataclass
+import time
+from collections.abc import Iterator
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 import numpy as np
-from scipy.spatial.transform import Rotation
 
 if __package__ in (None, ""):  # run as a script from a checkout: make `tools` and `mpt` importable
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from mpt.atomic import atomic_path, write_json_atomic
 from mpt.body import BodyModel
-from mpt.body.joints import SMPL_PARENTS
 from mpt.body.smpl_file import GENDERS, save_smpl_pickle
 from mpt.engine.checkpoint import sha256_of
 from mpt.errors import MptError
-from tools.demo_body import DESIGN_JOINTS, build_demo_body
+from tools.demo_body import DemoBody, build_demo_body
+from tools.demo_motions import STUDY_KINDS, Style, make_sequence, make_study_sequence, subject_skeleton
 
 GENERATOR_VERSION = 1
+STUDY_VERSION = 1  # version of the study corpus generator; recorded in the manifest's "size"
 MANIFEST_NAME = "demo_assets.json"
 
-# (dataset folder, mocap frame rate, subjects as (folder, gender)); two sequences per subject.
+# The demo size: (dataset folder, mocap frame rate, subjects as (folder, gender)); two sequences per subject.
 AMASS_LAYOUT: tuple[tuple[str, float, tuple[tuple[str, str], ...]], ...] = (
     ("DemoMocapA", 120.0, (("S01", "male"), ("S02", "female"), ("S03", "male"))),
     ("DemoMocapB", 60.0, (("S04", "female"), ("S05", "neutral"))),
@@ -49,16 +69,69 @@ AMASS_LAYOUT: tuple[tuple[str, float, tuple[tuple[str, str], ...]], ...] = (
 MOTION_KINDS = ("walk", "squat", "reach", "bend", "turn")
 SEQUENCES_PER_SUBJECT = 2
 FRAMES_RANGE = (150, 400)  # frames per sequence, inclusive
-
-# AMASS pose vector layout (FACTS.md section 3): root 0:3, 21 body joints 3:66, 2 x 15 hand joints 66:156.
-NUM_BODY_JOINTS = 21
-NUM_HAND_JOINTS = 15
-NUM_DMPLS = 8
-NUM_AMASS_BETAS = 16
+ROLE_FOLDERS = {"train": "amass", "val": "amass", "images": "image_motions"}  # where each dataset role goes
 
 
 class DemoAssetsError(MptError, RuntimeError):
     """The demo assets cannot be written where asked."""
+
+
+@dataclass(frozen=True)
+class MocapDataset:
+    """One AMASS-style dataset of a corpus: ``subjects`` subject folders named ``<prefix>001`` on."""
+
+    name: str  # folder, e.g. StudyMocapA
+    framerate: float  # mocap_framerate of its files
+    subjects: int
+    role: str  # "train" or "val" (pre-training splits, under amass/), "images" (under image_motions/)
+    prefix: str  # subject folder prefix
+
+
+@dataclass(frozen=True)
+class CorpusSize:
+    """A generated motion corpus: its datasets and how many and how long sequences each subject performs."""
+
+    name: str
+    datasets: tuple[MocapDataset, ...]
+    sequences_per_subject: int
+    seconds: tuple[float, float]  # length of one sequence, drawn uniformly
+    max_actions: int  # actions per sequence: 1 + Binomial(max_actions - 1, 0.3)
+
+    def datasets_of(self, role: str) -> tuple[str, ...]:
+        """Names of the datasets with ``role`` ("train", "val" or "images")."""
+        return tuple(d.name for d in self.datasets if d.role == role)
+
+    @property
+    def val_datasets(self) -> tuple[str, ...]:
+        """What to pass to ``prepare_amass --val-datasets``."""
+        return self.datasets_of("val")
+
+    def scaled(self, factor: float) -> CorpusSize:
+        """This size with every dataset's subject count times ``factor`` (rounded, at least 1)."""
+        if not factor > 0:
+            raise DemoAssetsError(f"--scale must be a positive number, got {factor}")
+        return replace(self, datasets=tuple(replace(d, subjects=max(1, round(d.subjects * factor)))
+                                            for d in self.datasets))  # fmt: skip
+
+
+# After tools/prepare_amass.py at 30 fps (with its default 2-degree pose filter): about 50k training samples from
+# 52 subjects (364 sequences of 4-10 s) and 6k validation samples from 6 held-out subjects; plus 56 motions by 8 more
+# subjects at Human3.6M's 50 fps for the image sets (make_demo_tsv deals them over its 5 subjects).
+STUDY = CorpusSize(
+    name="study",
+    datasets=(
+        MocapDataset("StudyMocapA", 120.0, 16, "train", "A"),
+        MocapDataset("StudyMocapB", 100.0, 16, "train", "B"),
+        MocapDataset("StudyMocapC", 60.0, 20, "train", "C"),
+        MocapDataset("StudyHeldOut", 60.0, 6, "val", "V"),
+        MocapDataset("StudyH36M", 50.0, 8, "images", "H"),
+    ),
+    sequences_per_subject=7,
+    seconds=(4.0, 10.0),
+    max_actions=3,
+)
+SIZES = ("demo", "study")
+_STUDY_STREAM = 16  # first word of the study corpus's seed sequences (the demo's are [seed, dataset, subject])
 
 
 @dataclass(frozen=True)
@@ -76,223 +149,99 @@ class DemoAssets:
         return cls(root, root / "body_models" / "smpl", root / "body_models" / "J_regressor_h36m_correct.npy",
                    root / "amass")  # fmt: skip
 
+    @property
+    def image_motions_dir(self) -> Path:
+        """root/image_motions: a study corpus's motions for image sets, held out of pre-training."""
+        return self.root / ROLE_FOLDERS["images"]
 
-# ----------------------------------------------------------------------------------------------------------------
-# Motions
-#
-# Joint angles are given per SMPL joint as (x, y, z) angles, composed R = Rx Ry Rz (scipy 'zyx' extrinsic) in the
-# parent's frame of SMPL's T-pose (y up, +z forward, left = +x); joint 0's angles turn the pelvis in the body frame,
-# under the heading and the z-up turn. In that frame: hip flexion (thigh forward) is -x,
-# knee flexion +x only, spine forward bend +x, left shoulder down -z (right +z), arm forward swing -x once the arm
-# hangs, left elbow flexion -y only (right +y), left finger curl -z (right +z).
-
-
-def _smooth_noise(rng: np.random.Generator, t: np.ndarray, amplitude: float, shape: tuple[int, ...]) -> np.ndarray:
-    """Sum of two random slow sinusoids per channel: (N, *shape), |value| <= amplitude."""
-    out = np.zeros((len(t),) + shape)
-    for _ in range(2):
-        freq = rng.uniform(0.1, 0.5, shape)
-        phase = rng.uniform(0, 2 * np.pi, shape)
-        out += 0.5 * amplitude * np.sin(2 * np.pi * freq * t.reshape((-1,) + (1,) * len(shape)) + phase)
-    return out
+    def image_assets(self) -> DemoAssets:
+        """These assets with ``amass_dir`` = image_motions/: what tools/make_demo_tsv.py renders a study corpus's
+        image sets from, so that no image shows a motion pre-training saw."""
+        if not self.image_motions_dir.is_dir():
+            raise DemoAssetsError(f"{self.image_motions_dir} does not exist: only the study size has image-set "
+                                  f"motions; run tools/make_demo_assets.py --out {self.root} --size study")
+        return replace(self, amass_dir=self.image_motions_dir)
 
 
-def _standing(n: int) -> np.ndarray:
-    """(N, 24, 3) joint angles of a relaxed stance: arms hanging, elbows and knees slightly bent."""
-    a = np.zeros((n, 24, 3))
-    a[:, 16, 2], a[:, 17, 2] = -1.25, 1.25  # shoulders: arms down
-    a[:, 18, 1], a[:, 19, 1] = -0.25, 0.25  # elbows
-    a[:, 4, 0] = a[:, 5, 0] = 0.05  # knees
-    a[:, 1, 2], a[:, 2, 2] = 0.04, -0.04  # feet slightly apart
-    return a
+def resolve_size(size: str | CorpusSize, scale: float = 1.0) -> CorpusSize | None:
+    """The corpus of a size name or :class:`CorpusSize` at ``scale``; None for the demo size (fixed layout)."""
+    if isinstance(size, CorpusSize):
+        return size if scale == 1.0 else size.scaled(scale)
+    if size == "demo":
+        if scale != 1.0:
+            raise DemoAssetsError("--scale applies to the study size only; the demo size is fixed")
+        return None
+    if size == "study":
+        return STUDY.scaled(scale)
+    raise DemoAssetsError(f"unknown corpus size {size!r}; use one of {SIZES}")
 
 
-def _walk(t: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Walking: phased hip/knee/ankle sinusoids, counter-swinging arms, forward travel along a slow curve."""
-    a = _standing(len(t))
-    freq = rng.uniform(0.8, 1.05)  # gait cycles per second
-    ph = 2 * np.pi * freq * t + rng.uniform(0, 2 * np.pi)
-    hip, knee, arm = rng.uniform(0.3, 0.45), rng.uniform(0.8, 1.1), rng.uniform(0.2, 0.4)
-    for side, shift in ((0, 0.0), (1, np.pi)):  # left, right
-        p = ph + shift
-        a[:, 1 + side, 0] = -hip * np.sin(p) - 0.08
-        a[:, 4 + side, 0] = 0.06 + knee * ((1 + np.cos(p + 0.3)) / 2) ** 3  # flexes in the swing phase
-        a[:, 7 + side, 0] = 0.15 * np.sin(p + 1.0)
-        a[:, 16 + side, 0] = arm * np.sin(p)  # arm forward while the same-side leg is back
-        a[:, 18 + side, 1] = (-1, 1)[side] * (0.3 + 0.15 * (1 - np.sin(p)))
-    a[:, 6, 1] = 0.06 * np.sin(ph)  # trunk counter-rotation
-    a[:, 0, 1] = 0.07 * np.sin(ph)  # pelvis yaw with the stride
-    heading = rng.uniform(-np.pi, np.pi) + rng.uniform(-0.35, 0.35) * t
-    speed = freq * rng.uniform(1.25, 1.45)  # metres per second
-    return a, heading, _travel(t, heading, speed) + _start(rng)
+def _amass_arrays(seq: dict[str, np.ndarray], betas: np.ndarray, gender: str, framerate: float) -> dict:
+    """The arrays of one AMASS sequence file, in the sample file's key order."""
+    return {"poses": seq["poses"], "trans": seq["trans"], "betas": betas, "gender": np.array(gender),
+            "mocap_framerate": np.array(framerate, dtype=np.float64), "dmpls": seq["dmpls"]}  # fmt: skip
 
 
-def _squat(t: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Squats: hips and knees flex together, ankles keep the feet flat, trunk leans, arms rise forward."""
-    a = _standing(len(t))
-    d = (1 - np.cos(2 * np.pi * t / rng.uniform(2.2, 3.5))) / 2 * rng.uniform(0.6, 1.0)  # depth in [0, 1]
-    hip, knee = 1.5 * d, 1.9 * d
-    for side in (0, 1):
-        a[:, 1 + side, 0] = -hip
-        a[:, 4 + side, 0] = 0.05 + knee
-        a[:, 7 + side, 0] = hip - knee - 0.05  # foot stays flat: hip + knee + ankle pitch = 0
-        a[:, 16 + side, 2] = (-1, 1)[side] * 1.25 * (1 - d)
-        a[:, 16 + side, 1] = (-1, 1)[side] * 1.3 * d
-    a[:, [3, 6, 9], 0] = 0.12 * d[:, None]
-    heading = np.full(len(t), rng.uniform(-np.pi, np.pi))
-    return a, heading, np.repeat(_start(rng)[None], len(t), 0)
-
-
-def _reach(t: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Arm raises and reaches: each arm rises sideways/forward and bends at the elbow on its own rhythm."""
-    a = _standing(len(t))
-    for side in (0, 1):
-        sign = (-1, 1)[side]  # left joints turn the negative way
-        lift = (1 - np.cos(2 * np.pi * rng.uniform(0.2, 0.45) * t + rng.uniform(0, np.pi))) / 2
-        bend = (1 - np.cos(2 * np.pi * rng.uniform(0.15, 0.4) * t + rng.uniform(0, 2 * np.pi))) / 2
-        sideways = rng.uniform(0.0, 1.0)
-        a[:, 16 + side, 2] = sign * (1.25 - 1.5 * sideways * lift)  # down (1.25) to just above horizontal
-        a[:, 16 + side, 1] = sign * 1.4 * (1 - sideways) * lift  # forward
-        a[:, 18 + side, 1] = sign * (0.2 + 1.1 * bend)
-        a[:, 13 + side, 2] = -sign * 0.15 * lift  # collar lifts with the arm
-    a[:, 6, 1] = 0.15 * np.sin(2 * np.pi * rng.uniform(0.1, 0.3) * t)
-    heading = np.full(len(t), rng.uniform(-np.pi, np.pi))
-    return a, heading, np.repeat(_start(rng)[None], len(t), 0)
-
-
-def _bend(t: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Trunk bends, twists and side bends over still legs; arms hang and drift forward as the trunk tips."""
-    a = _standing(len(t))
-    amount = rng.uniform(0.5, 0.8) * (1 - np.cos(2 * np.pi * rng.uniform(0.15, 0.3) * t)) / 2
-    twist = 0.3 * np.sin(2 * np.pi * rng.uniform(0.1, 0.3) * t + rng.uniform(0, 2 * np.pi))
-    side = 0.2 * np.sin(2 * np.pi * rng.uniform(0.1, 0.3) * t + rng.uniform(0, 2 * np.pi))
-    for j, share in ((3, 0.4), (6, 0.3), (9, 0.3)):
-        a[:, j] += np.stack([share * amount, share * twist, share * side], 1)
-    a[:, 0, 0] = 0.3 * amount  # the pelvis tips forward too; the hips keep the thighs upright
-    a[:, 1, 0] -= 0.3 * amount
-    a[:, 2, 0] -= 0.3 * amount
-    a[:, 16, 1], a[:, 17, 1] = -0.6 * amount, 0.6 * amount
-    heading = np.full(len(t), rng.uniform(-np.pi, np.pi))
-    return a, heading, np.repeat(_start(rng)[None], len(t), 0)
-
-
-def _turn(t: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Turning in place: the heading sweeps smoothly while the legs step and the arms swing a little."""
-    a = _standing(len(t))
-    u = t / t[-1]
-    sweep = rng.choice([-1.0, 1.0]) * rng.uniform(1.5, 3.5)
-    heading = rng.uniform(-np.pi, np.pi) + sweep * (3 * u**2 - 2 * u**3)
-    ph = 2 * np.pi * rng.uniform(1.0, 1.4) * t
-    for side, shift in ((0, 0.0), (1, np.pi)):
-        a[:, 1 + side, 0] = -0.25 * np.maximum(np.sin(ph + shift), 0) ** 2
-        a[:, 4 + side, 0] = 0.05 + 0.45 * np.maximum(np.sin(ph + shift), 0) ** 2
-        a[:, 16 + side, 0] = 0.1 * np.sin(ph + shift)
-    return a, heading, np.repeat(_start(rng)[None], len(t), 0)
-
-
-_MOTIONS = {"walk": _walk, "squat": _squat, "reach": _reach, "bend": _bend, "turn": _turn}
-
-
-def _start(rng: np.random.Generator) -> np.ndarray:
-    return np.array([rng.uniform(-1.0, 1.0), rng.uniform(-1.0, 1.0), 0.0])
-
-
-def _travel(t: np.ndarray, heading: np.ndarray, speed: float) -> np.ndarray:
-    """(N, 3) ground-plane positions walking at ``speed`` along ``heading`` (body forward = R_z(h) (0, -1, 0))."""
-    dt = np.diff(t, prepend=t[0])
-    step = speed * dt[:, None] * np.stack([np.sin(heading), -np.cos(heading), np.zeros_like(heading)], 1)
-    return np.cumsum(step, axis=0)
-
-
-def _hand_pose(t: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-    """(N, 90) small smooth finger curls for the left then right hand (SMPL-H: 15 joints per hand)."""
-    out = np.zeros((len(t), 2, NUM_HAND_JOINTS, 3))
-    for side, sign in ((0, -1.0), (1, 1.0)):
-        curl = 0.25 + 0.15 * np.sin(2 * np.pi * rng.uniform(0.1, 0.4) * t + rng.uniform(0, 2 * np.pi))
-        per_joint = rng.uniform(0.6, 1.2, NUM_HAND_JOINTS)
-        out[:, side, :12, 2] = sign * curl[:, None] * per_joint[:12]  # index, middle, little, ring: curl
-        out[:, side, 12:, 1] = sign * 0.5 * curl[:, None] * per_joint[12:]  # thumb: small flexion
-    return out.reshape(len(t), -1)
-
-
-def _global_joints(local: Rotation, root: Rotation, trans: np.ndarray) -> tuple[np.ndarray, Rotation]:
-    """Forward kinematics of the demo skeleton: (N, 24, 3) joint positions and global rotations.
-
-    As in SMPL, the root rotates about the rest pelvis and ``trans`` is added after: x = R (X - J0) + J0 + trans.
-    """
-    n = len(trans)
-    mats = local.as_matrix().reshape(n, 24, 3, 3)
-    glob = np.empty_like(mats)
-    pos = np.empty((n, 24, 3))
-    glob[:, 0] = root.as_matrix()
-    pos[:, 0] = DESIGN_JOINTS[0] + trans
-    for j in range(1, 24):
-        p = SMPL_PARENTS[j]
-        glob[:, j] = glob[:, p] @ mats[:, j]
-        pos[:, j] = pos[:, p] + glob[:, p] @ (DESIGN_JOINTS[j] - DESIGN_JOINTS[p])
-    return pos, Rotation.from_matrix(glob.reshape(-1, 3, 3))
-
-
-# Sole points of each foot in the rest pose (heel, ball, toe tip; y = -1.15 is the floor) and the joint they hang on.
-_SOLE_POINTS = ((7, (0.088, -1.15, -0.075)), (10, (0.118, -1.15, 0.095)), (10, (0.11, -1.15, 0.17)))
-
-
-def _ground_height(pos: np.ndarray, glob: Rotation) -> np.ndarray:
-    """(N,) lowest sole point's z per frame (both feet, heel / ball / toe)."""
-    n = len(pos)
-    mats = glob.as_matrix().reshape(n, 24, 3, 3)
-    lows = []
-    for j, point in _SOLE_POINTS:
-        for jj in (j, j + 1):  # left joint, then its right partner (SMPL numbers them next to each other)
-            p = np.asarray(point) * (1.0 if jj == j else np.array([-1.0, 1.0, 1.0]))
-            lows.append(pos[:, jj, 2] + (mats[:, jj] @ (p - DESIGN_JOINTS[jj]))[:, 2])
-    return np.min(lows, axis=0)
-
-
-def make_sequence(kind: str, num_frames: int, framerate: float, rng: np.random.Generator) -> dict[str, np.ndarray]:
-    """One AMASS-format motion: poses (N, 156), trans (N, 3), dmpls (N, 8), in AMASS's z-up world.
-
-    The root is R_z(heading) R_x(+90 deg) (an upright body, SMPL's y-up turned to z-up); trans puts the lowest sole
-    point of each frame on the floor z = 0, so a standing pelvis is about 0.93 m high (trans z ~ 0.9).
-    """
-    if kind not in _MOTIONS:
-        raise ValueError(f"unknown motion kind {kind!r}; use one of {sorted(_MOTIONS)}")
-    t = np.arange(num_frames) / framerate
-    angles, heading, travel = _MOTIONS[kind](t, rng)
-    angles[:, 1:22] += _smooth_noise(rng, t, 0.03, (21, 3))  # idle sway on every body joint
-    local = Rotation.from_euler("zyx", angles.reshape(-1, 3)[:, ::-1])  # R = Rx Ry Rz
-    local_vec = local.as_rotvec().reshape(num_frames, 24, 3)
-    upright = Rotation.from_euler("x", np.pi / 2)
-    root = Rotation.from_euler("z", heading[:, None]) * upright * Rotation.from_rotvec(local_vec[:, 0])
-    pos, glob = _global_joints(local, root, np.zeros((num_frames, 3)))
-    trans = travel.copy()
-    trans[:, 2] = -_ground_height(pos, glob)
-    poses = np.concatenate(
-        [root.as_rotvec(), local_vec[:, 1 : 1 + NUM_BODY_JOINTS].reshape(num_frames, -1), _hand_pose(t, rng)], 1
-    )
-    dmpls = _smooth_noise(rng, t, 0.6, (NUM_DMPLS,))
-    return {"poses": poses.astype(np.float64), "trans": trans.astype(np.float64), "dmpls": dmpls.astype(np.float64)}
-
-
-def amass_files(seed: int) -> dict[str, dict[str, np.ndarray]]:
-    """All AMASS-format files as {relative path under amass/: arrays}, in a fixed order."""
-    files: dict[str, dict[str, np.ndarray]] = {}
+def _demo_files(seed: int) -> Iterator[tuple[str, dict[str, np.ndarray]]]:
+    """The demo size's AMASS files as (path under the root, arrays), in a fixed order."""
     subject_no = 0
     for d, (dataset, framerate, subjects) in enumerate(AMASS_LAYOUT):
         for s, (subject, gender) in enumerate(subjects):
             rng = np.random.default_rng([seed, d, s])
             betas = np.concatenate([rng.normal(0.0, 0.7, 10).clip(-2, 2), rng.normal(0.0, 0.2, 6)])
-            files[f"{dataset}/{subject}/shape.npz"] = {"betas": betas, "gender": np.array(gender)}
+            yield f"amass/{dataset}/{subject}/shape.npz", {"betas": betas, "gender": np.array(gender)}
             for k in range(SEQUENCES_PER_SUBJECT):
                 kind = MOTION_KINDS[(subject_no * SEQUENCES_PER_SUBJECT + k) % len(MOTION_KINDS)]
                 n = int(rng.integers(FRAMES_RANGE[0], FRAMES_RANGE[1] + 1))
                 seq = make_sequence(kind, n, framerate, rng)
-                files[f"{dataset}/{subject}/{kind}_{k + 1:02d}_poses.npz"] = {
-                    "poses": seq["poses"], "trans": seq["trans"], "betas": betas, "gender": np.array(gender),
-                    "mocap_framerate": np.array(framerate, dtype=np.float64), "dmpls": seq["dmpls"],
-                }  # fmt: skip
+                yield f"amass/{dataset}/{subject}/{kind}_{k + 1:02d}_poses.npz", _amass_arrays(seq, betas, gender,
+                                                                                                framerate)  # fmt: skip
             subject_no += 1
-    return files
+
+
+def _study_actions(size: CorpusSize, d: int, s: int, k: int, rng: np.random.Generator) -> tuple[list[str], list]:
+    """The actions of sequence ``k`` of subject ``s`` of dataset ``d`` and how many seconds each lasts.
+
+    The first action is dealt in turn: each subject leads its sequences with ``sequences_per_subject`` different
+    actions, starting where the previous subject stopped (each dataset starts 5 further on), so every action leads
+    about as many sequences; the others are drawn, each unlike the one before.
+    """
+    first = STUDY_KINDS[(5 * d + s * size.sequences_per_subject + k) % len(STUDY_KINDS)]
+    total = rng.uniform(*size.seconds)
+    count = min(1 + int(rng.binomial(size.max_actions - 1, 0.3)), max(1, int(total // 2.5)))
+    kinds = [first]
+    while len(kinds) < count:
+        kinds.append(str(rng.choice([a for a in STUDY_KINDS if a != kinds[-1]])))
+    share = rng.uniform(1.0, 2.0, count)
+    return kinds, (total * share / share.sum()).tolist()
+
+
+def _study_files(seed: int, size: CorpusSize, body: DemoBody) -> Iterator[tuple[str, dict[str, np.ndarray]]]:
+    """A study corpus's AMASS files as (path under the root, arrays). Each subject and each sequence draws from
+    its own seed sequence (seed, dataset, subject[, sequence]), so a corpus with more subjects or sequences keeps
+    every file of a smaller one."""
+    for d, ds in enumerate(size.datasets):
+        for s in range(ds.subjects):
+            rng = np.random.default_rng([_STUDY_STREAM, seed, d, s])
+            gender = str(rng.choice(["male", "female", "neutral"], p=[0.45, 0.45, 0.1]))
+            betas = np.concatenate([rng.normal(0.0, 0.9, 10).clip(-2, 2), rng.normal(0.0, 0.3, 6)])
+            style = Style(tempo=rng.uniform(0.85, 1.15), amplitude=rng.uniform(0.85, 1.1),
+                          hand=int(rng.random() < 0.85))  # fmt: skip
+            skeleton = subject_skeleton(body, gender, betas)
+            folder = f"{ROLE_FOLDERS[ds.role]}/{ds.name}/{ds.prefix}{s + 1:03d}"
+            yield f"{folder}/shape.npz", {"betas": betas, "gender": np.array(gender)}
+            for k in range(size.sequences_per_subject):
+                seq_rng = np.random.default_rng([_STUDY_STREAM, seed, d, s, k])
+                kinds, seconds = _study_actions(size, d, s, k, seq_rng)
+                seq_style = replace(style, tempo=style.tempo * seq_rng.uniform(0.93, 1.07))
+                seq = make_study_sequence(kinds, seconds, ds.framerate, seq_rng, seq_style, skeleton)
+                yield f"{folder}/{'-'.join(kinds)}_{k + 1:02d}_poses.npz", _amass_arrays(seq, betas, gender,
+                                                                                          ds.framerate)  # fmt: skip
+
+
+def motion_files(seed: int, size: CorpusSize | None, body: DemoBody) -> Iterator[tuple[str, dict[str, np.ndarray]]]:
+    """Every motion file of a corpus (``size`` None = the demo) as (path under the root, arrays), one at a time."""
+    return _demo_files(seed) if size is None else _study_files(seed, size, body)
 
 
 # ----------------------------------------------------------------------------------------------------------------
@@ -307,9 +256,18 @@ def _read_manifest(root: Path) -> dict | None:
     return manifest if isinstance(manifest, dict) else None
 
 
-def _is_current(manifest: dict | None, root: Path, seed: int) -> bool:
-    """True when the manifest is for this seed and generator version and every file it lists is present."""
+def _size_record(size: CorpusSize | None) -> dict | None:
+    """What the manifest records about the corpus size (as JSON reads it back); None for the demo size, whose
+    manifest keeps the layout of version 1 so that demo folders made before stay current."""
+    return None if size is None else json.loads(json.dumps({"study_version": STUDY_VERSION, **asdict(size)}))
+
+
+def _is_current(manifest: dict | None, root: Path, seed: int, size: dict | None = None) -> bool:
+    """True when the manifest is for this seed, generator version and size record (:func:`_size_record`) and every
+    file it lists is present."""
     if not manifest or manifest.get("seed") != seed or manifest.get("version") != GENERATOR_VERSION:
+        return False
+    if manifest.get("size") != size:
         return False
     files = manifest.get("files")
     if not isinstance(files, list) or not files:
@@ -336,22 +294,28 @@ def _remove_stale(root: Path, old: dict | None, keep: set[str]) -> None:
             path.unlink()
 
 
-def make_demo_assets(out_dir: str | Path, seed: int = 0, force: bool = False, verbose: bool = False) -> DemoAssets:
-    """Write the demo assets under ``out_dir`` (idempotent: nothing is rewritten if the manifest is current).
+def make_demo_assets(out_dir: str | Path, seed: int = 0, force: bool = False, verbose: bool = False,
+                     size: str | CorpusSize = "demo", scale: float = 1.0) -> DemoAssets:  # fmt: skip
+    """Write the demo assets with a corpus of ``size`` ("demo", "study" or a :class:`CorpusSize`) at ``scale``
+    under ``out_dir`` (idempotent: nothing is rewritten if the manifest is current).
 
     Each file goes to a temporary name and is renamed into place; the manifest ``demo_assets.json`` (seed,
-    generator version, path / bytes / sha256 per file) is written last, so an interrupted run is redone next time.
+    generator version, size, path / bytes / sha256 per file) is written last, so an interrupted run is redone next
+    time.
     """
     if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
         raise DemoAssetsError(f"seed must be a non-negative integer, got {seed!r}.")
+    corpus = resolve_size(size, scale)
+    record = _size_record(corpus)
     root = Path(out_dir)
     if root.exists() and not root.is_dir():
         raise DemoAssetsError(f"{root} exists and is not a folder; pass a folder for the demo assets (--out).")
     assets = DemoAssets.at(root)
     old = _read_manifest(root)
-    if not force and _is_current(old, root, seed):
+    if not force and _is_current(old, root, seed, record):
         if verbose:
-            print(f"{root / MANIFEST_NAME}: demo assets for seed {seed} are up to date (use --force to rebuild)")
+            print(f"{root / MANIFEST_NAME}: demo assets for seed {seed} ({_describe(corpus)}) are up to date "
+                  "(use --force to rebuild)")
         return assets
     root.mkdir(parents=True, exist_ok=True)
 
@@ -364,8 +328,8 @@ def make_demo_assets(out_dir: str | Path, seed: int = 0, force: bool = False, ve
     with atomic_path(assets.h36m_regressor) as tmp:
         np.save(tmp, body.h36m_regressor)
     written.append(assets.h36m_regressor)
-    for rel, arrays in amass_files(seed).items():
-        path = assets.amass_dir / rel
+    for rel, arrays in motion_files(seed, corpus, body):
+        path = root / rel
         with atomic_path(path) as tmp:
             np.savez(tmp, **arrays)
         written.append(path)
@@ -373,13 +337,23 @@ def make_demo_assets(out_dir: str | Path, seed: int = 0, force: bool = False, ve
     entries = [{"path": p.relative_to(root).as_posix(), "bytes": p.stat().st_size, "sha256": sha256_of(p)}
                for p in written]  # fmt: skip
     _remove_stale(root, old, {e["path"] for e in entries})
-    write_json_atomic(root / MANIFEST_NAME, {"generator": "tools/make_demo_assets.py", "version": GENERATOR_VERSION,
-                                             "seed": seed, "files": entries})  # fmt: skip
+    manifest = {"generator": "tools/make_demo_assets.py", "version": GENERATOR_VERSION, "seed": seed,
+                **({} if record is None else {"size": record}), "files": entries}  # fmt: skip
+    write_json_atomic(root / MANIFEST_NAME, manifest)
     if verbose:
-        for e in entries:
-            print(f"wrote {root / e['path']} ({e['bytes'] / 1e6:.2f} MB)")
+        if len(entries) <= 40:
+            for e in entries:
+                print(f"wrote {root / e['path']} ({e['bytes'] / 1e6:.2f} MB)")
+        else:
+            print(f"wrote {len(entries)} files ({sum(e['bytes'] for e in entries) / 1e6:.0f} MB) under {root}")
         print(f"wrote {root / MANIFEST_NAME}")
     return assets
+
+
+def _describe(corpus: CorpusSize | None) -> str:
+    if corpus is None:
+        return "demo size"
+    return f"{corpus.name} size, " + ", ".join(f"{d.name} {d.subjects} subjects" for d in corpus.datasets)
 
 
 def body_model(smpl: str | None, regressor: str | None, assets: str | Path) -> BodyModel:
@@ -393,17 +367,59 @@ def body_model(smpl: str | None, regressor: str | None, assets: str | Path) -> B
     return BodyModel(made.smpl_dir, made.h36m_regressor)
 
 
+def corpus_summary(root: str | Path) -> dict[str, dict[str, float]]:
+    """Per top folder and dataset of the motions under ``root`` (e.g. "amass/StudyHeldOut"): subjects, sequences,
+    frames and seconds, read from the files the manifest lists."""
+    manifest = _read_manifest(Path(root))
+    if manifest is None:
+        raise DemoAssetsError(f"{Path(root) / MANIFEST_NAME} is missing or unreadable; run tools/make_demo_assets.py "
+                              f"--out {root}")
+    rows: dict[str, dict[str, float]] = {}
+    subjects: dict[str, set[str]] = {}
+    for entry in manifest["files"]:
+        rel = Path(entry["path"])
+        if rel.parts[0] not in ROLE_FOLDERS.values() or not rel.name.endswith("_poses.npz"):
+            continue
+        with np.load(Path(root) / rel) as z:
+            frames, rate = z["poses"].shape[0], float(z["mocap_framerate"])
+        key = f"{rel.parts[0]}/{rel.parts[1]}"
+        subjects.setdefault(key, set()).add(rel.parts[2])
+        row = rows.setdefault(key, {"subjects": 0, "sequences": 0, "frames": 0, "seconds": 0.0})
+        row["subjects"] = len(subjects[key])
+        row["sequences"] += 1
+        row["frames"] += frames
+        row["seconds"] += frames / rate
+    return rows
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--out", required=True, help="folder to write the demo assets into (e.g. data/demo)")
     parser.add_argument("--seed", type=int, default=0, help="seed of the motions (default 0)")
     parser.add_argument("--force", action="store_true", help="rebuild even if the manifest says up to date")
+    parser.add_argument("--size", choices=SIZES, default="demo",
+                        help="motion corpus: demo (10 short motions, the default) or study (see the module doc)")
+    parser.add_argument("--scale", type=float, default=1.0,
+                        help="study size only: multiply every dataset's subject count (e.g. 0.1, 10)")
     args = parser.parse_args(argv)
+    start = time.perf_counter()
     try:
-        make_demo_assets(args.out, seed=args.seed, force=args.force, verbose=True)
+        corpus = resolve_size(args.size, args.scale)
+        assets = make_demo_assets(args.out, seed=args.seed, force=args.force, verbose=True, size=args.size,
+                                  scale=args.scale)  # fmt: skip
+        summary = corpus_summary(assets.root)
     except MptError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    for name, row in summary.items():
+        print(f"{name:28s} {row['subjects']:4d} subjects {row['sequences']:5d} sequences {row['frames']:8d} frames "
+              f"{row['seconds'] / 60:6.1f} min")  # fmt: skip
+    val = ",".join(corpus.val_datasets) if corpus else AMASS_LAYOUT[-1][0]
+    print(f"pre-training cache: python tools/prepare_amass.py --amass-root {assets.amass_dir} --out CACHE "
+          f"--target-fps 30 --val-datasets {val}")
+    if corpus and corpus.datasets_of("images"):
+        print(f"image sets: tools.make_demo_tsv.make_demo_tsv(DemoAssets.at({str(assets.root)!r}).image_assets(), OUT)")
+    print(f"done in {time.perf_counter() - start:.1f} s")
     return 0
 
 
