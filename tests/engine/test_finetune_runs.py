@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import re
 import shutil
 from pathlib import Path
 
@@ -114,3 +115,15 @@ def test_a_frozen_pose_network_is_bit_identical_after_training_and_resume(demo_a
     for key, value in out.items():
         assert torch.equal(again[key], value), key
 
+
+def test_an_empty_validation_set_is_one_clear_error(demo_assets, demo_tsv, shared_cache_dir, tmp_path):
+    from mpt.engine.finetune import finetune
+    from mpt.errors import MptError
+
+    empty = tmp_path / "tsv"
+    empty.mkdir()
+    for kind in ("img", "label"):
+        (empty / f"valid_protocol2.{kind}.tsv").write_text("")
+    cfg = _finetune_cfg(demo_assets, demo_tsv, shared_cache_dir, tmp_path / "run", f"data.val.tsv={empty}")
+    with pytest.raises(MptError, match=re.escape(f"image set 'h36m_p2' ({empty}, split 'valid_protocol2') has no rows")):
+        finetune(cfg)

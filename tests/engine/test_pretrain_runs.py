@@ -4,6 +4,7 @@ test_two_processes.py.)"""
 from __future__ import annotations
 
 import json
+import re
 import signal
 from pathlib import Path
 
@@ -58,3 +59,15 @@ def test_missing_cache_is_one_clear_error(demo_assets, shared_cache_dir, tmp_pat
     assert res.returncode == 2 and "Traceback" not in res.stderr
     assert f"{tmp_path}/nothing" in res.stderr and "tools/prepare_amass.py" in res.stderr
 
+
+def test_an_empty_validation_split_is_one_clear_error(demo_assets, shared_cache_dir, tmp_path):
+    from mpt.config import compose_config
+    from mpt.data.prepare_amass import prepare_amass
+    from mpt.engine.pretrain import pretrain
+    from mpt.errors import MptError
+
+    cache = tmp_path / "cache"
+    prepare_amass(demo_assets.amass_dir, cache, val_fraction=0.0, target_fps=10.0)  # every sequence in train
+    cfg = compose_config("pretrain", [*TINY, *_paths(demo_assets, cache, shared_cache_dir, tmp_path / "run")])
+    with pytest.raises(MptError, match=re.escape(f"the val split of the motion cache {cache} is empty") + ".*--val-frac"):
+        pretrain(cfg)
