@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -13,6 +14,12 @@ from mpt.config import compose_config
 
 DIST_ENV = ("RANK", "WORLD_SIZE", "LOCAL_RANK", "MASTER_ADDR", "MASTER_PORT", "LOCAL_WORLD_SIZE", "GROUP_RANK")
 CAMERA = (0.6, 0.05, -0.05)  # the test model's constant camera (s, tx, ty): keeps the mesh well inside the crop
+
+
+def logged(run: Path, kind: str = "train") -> list[dict]:
+    """The lines of ``kind`` ("train" / "val") in a run's metrics.jsonl, in order."""
+    rows = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+    return [r for r in rows if r["kind"] == kind]
 
 
 def clean_env(**extra: str) -> dict[str, str]:

@@ -31,7 +31,6 @@ class MPTModel(nn.Module):
     Keys: ``joints`` (B, 14, 3), ``vertices_coarse`` (B, 431, 3), ``vertices_mid`` (B, 1723, 3), ``vertices``
     (B, 6890, 3), ``camera`` (B, 3) = (s, tx, ty), ``joints_2d`` (B, 14, 2); in training also ``mvm_mask``
     (B, 445) bool (True = query replaced by the mask token); with a backbone also ``heatmaps`` (B, 17, S, S).
-    ``freeze_backbone``: see the module docstring.
     """
 
     def __init__(
@@ -41,7 +40,8 @@ class MPTModel(nn.Module):
         camera_tokens: str = "all", freeze_backbone: bool = False,
     ) -> None:
         """``camera_tokens``: what the camera head reads, ``"all"`` regressed tokens (joints carry the limb ends;
-        ours) or the coarse ``"vertices"`` only (METRO's body network)."""
+        ours) or the coarse ``"vertices"`` only (METRO's body network). ``freeze_backbone``: the backbone gets no
+        gradient and stays in eval mode (module docstring)."""
         super().__init__()
         template_joints = torch.as_tensor(template_joints, dtype=torch.float32)
         template_coarse = torch.as_tensor(template_coarse, dtype=torch.float32)

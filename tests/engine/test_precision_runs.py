@@ -5,7 +5,6 @@ only after checking that DeepSpeed itself refuses it; scripts/bench/gpu.sh train
 
 from __future__ import annotations
 
-import json
 import shutil
 from pathlib import Path
 
@@ -16,6 +15,7 @@ from safetensors.numpy import load_file
 
 from mpt.config import compose_config
 from mpt.errors import MptError
+from tests.helpers import logged
 
 PRETRAIN = ["model=tiny", "input=heatmap56", "cameras=h36m4", "train.micro_batch=4", "train.max_steps=4",
             "train.ckpt_every=2", "train.lr=1e-3", "train.val_every=100", "train.max_val_samples=4",
@@ -29,7 +29,7 @@ def _cfg(demo_assets, demo_cache, cache: Path, out: Path, *extra: str):
 
 
 def _losses(run: Path) -> list[float]:
-    return [r["loss"] for r in map(json.loads, (run / "metrics.jsonl").read_text().splitlines()) if r["kind"] == "train"]
+    return [r["loss"] for r in logged(run)]
 
 
 @pytest.fixture(scope="module")

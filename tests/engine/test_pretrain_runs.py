@@ -3,7 +3,6 @@ test_two_processes.py.)"""
 
 from __future__ import annotations
 
-import json
 import re
 import signal
 from pathlib import Path
@@ -12,7 +11,7 @@ import numpy as np
 import pytest
 from safetensors.numpy import load_file
 
-from tests.helpers import run_cli
+from tests.helpers import logged, run_cli
 
 TINY = ["model=tiny", "input=heatmap56", "cameras=h36m4", "train.max_val_samples=32", "train.log_every=1",
         "device=cpu"]  # fmt: skip
@@ -24,8 +23,7 @@ def _paths(demo_assets, demo_cache, shared_cache_dir, out: Path) -> list[str]:
 
 
 def _losses(run: Path) -> list[float]:
-    rows = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
-    return [r["loss"] for r in rows if r["kind"] == "train"]
+    return [r["loss"] for r in logged(run)]
 
 
 @pytest.mark.slow

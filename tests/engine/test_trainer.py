@@ -3,9 +3,7 @@ start, and gradient accumulation against a larger micro-batch with the learning 
 
 from __future__ import annotations
 
-import json
 import shutil
-from pathlib import Path
 
 import pytest
 import torch
@@ -13,11 +11,7 @@ import torch
 from mpt.engine.checkpoint import latest_tag
 from mpt.engine.trainer import train
 from mpt.errors import MptError
-from tests.helpers import LinearTask, RowTask, trainer_cfg
-
-
-def _log(run: Path, kind: str) -> list[dict]:
-    return [r for r in map(json.loads, (run / "metrics.jsonl").read_text().splitlines()) if r["kind"] == kind]
+from tests.helpers import LinearTask, RowTask, logged, trainer_cfg
 
 
 def test_nan_loss_stops_and_keeps_last_good_checkpoint(tmp_path, cpu_world):
@@ -56,7 +50,7 @@ def test_val_at_start_measures_the_untrained_model_once(tmp_path, cpu_world):
         before = float((task.x @ model.weight.T + model.bias - task.y).square().mean())
     run = tmp_path / "run"
     train(trainer_cfg(run, 4, "train.val_at_start=true", "train.lr=0.05"), cpu_world, model, task)
-    val = _log(run, "val")
+    val = logged(run, "val")
     assert [r["step"] for r in val] == [0, 4]
     assert val[0]["mse"] == pytest.approx(before, rel=1e-6) and val[1]["mse"] < before
     # resumed from step 2, the run does not validate "at the start" again
@@ -65,7 +59,7 @@ def test_val_at_start_measures_the_untrained_model_once(tmp_path, cpu_world):
     (resumed / "checkpoints" / "latest").write_text("step00000002\n")
     train(trainer_cfg(resumed, 4, "train.val_at_start=true", "train.lr=0.05", resume=True), cpu_world,
           torch.nn.Linear(3, 1), RowTask(trainer_cfg(resumed, 4), cpu_world))  # fmt: skip
-    assert [r["step"] for r in _log(resumed, "val")] == [0, 4, 4]  # the copied line of step 0, then step 4 again
+    assert [r["step"] for r in logged(resumed, "val")] == [0, 4, 4]  # the copied line of step 0, then step 4 again
 
 
 def _linear_decay_with_warmup(k: int, peak: float, warmup: int, total: int) -> float:
@@ -78,7 +72,7 @@ def test_accumulation_matches_a_larger_micro_batch_and_the_lr_moves_per_optimize
     """grad_accum=2 x micro_batch=4 against grad_accum=1 x micro_batch=8 over 8 steps (4 epochs of 20 rows): the same
     rows in every optimizer step, the same weights, and the learning rate of the schedule at each optimizer step."""
     peak, total = 0.05, 8
-    models, logged, seen = [], [], []
+    models, lrs, seen = [], [], []
     for accum, mb in ((1, 8), (2, 4)):
         cfg = trainer_cfg(tmp_path / f"a{accum}", total, f"train.grad_accum={accum}", f"train.micro_batch={mb}",
                           f"train.lr={peak}", "train.warmup_fraction=0.25", "train.log_every=1")  # fmt: skip
@@ -87,12 +81,12 @@ def test_accumulation_matches_a_larger_micro_batch_and_the_lr_moves_per_optimize
         task = RowTask(cfg, cpu_world)
         train(cfg, cpu_world, model, task)
         models.append(model)
-        logged.append([r["lr"] for r in _log(tmp_path / f"a{accum}", "train")])
+        lrs.append([r["lr"] for r in logged(tmp_path / f"a{accum}", "train")])
         seen.append(task.lrs)
     for a, b in zip(models[0].parameters(), models[1].parameters(), strict=True):
         torch.testing.assert_close(b, a, rtol=1e-5, atol=1e-6)  # float32 sums in another order
     want = [_linear_decay_with_warmup(k, peak, 2, total) for k in range(1, total + 1)]
-    assert logged[0] == pytest.approx(want) and logged[1] == pytest.approx(want)
+    assert lrs[0] == pytest.approx(want) and lrs[1] == pytest.approx(want)
     # the lr the optimizer held while each micro-batch ran: the logged one, for both micro-steps of a step
     assert seen[0] == pytest.approx(want) and seen[1] == pytest.approx([x for x in want for _ in range(2)])
     torch.manual_seed(0)

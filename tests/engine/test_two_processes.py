@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 from safetensors.numpy import load_file
 
-from tests.helpers import clean_env, run_cli
+from tests.helpers import clean_env, logged, run_cli
 
 ROOT = Path(__file__).resolve().parents[2]
 TORCHRUN = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2"]
@@ -33,10 +33,6 @@ COMMON = [*DETERMINISTIC, "train.max_steps=6", "train.lr=1e-3", "train.val_every
 def _paths(demo_assets, demo_cache, cache_dir, out: Path) -> list[str]:
     return [f"paths.data_root={demo_assets.root}", f"paths.motion_cache={demo_cache}", f"paths.cache={cache_dir}",
             f"paths.output_dir={out}"]  # fmt: skip
-
-
-def _rows(run: Path, kind: str) -> list[dict]:
-    return [r for r in map(json.loads, (run / "metrics.jsonl").read_text().splitlines()) if r["kind"] == kind]
 
 
 def _torchrun(args: list[str], cwd: Path, **env: str) -> subprocess.CompletedProcess:
@@ -65,12 +61,14 @@ def test_two_ranks_train_as_one_with_the_same_global_batch_and_resume(demo_asset
 
     # Each rank read its own half of the 8 rows: the logged loss (averaged over the ranks) and the weights are those
     # of one process reading all 8. Had both ranks read the same 4 rows, the losses would differ by far more.
-    l1, l2 = [r["loss"] for r in _rows(one, "train")], [r["loss"] for r in _rows(two, "train")]
+    l1, l2 = [r["loss"] for r in logged(one, "train")], [r["loss"] for r in logged(two, "train")]
     assert len(l1) == len(l2) == STEPS
     np.testing.assert_allclose(l2, l1, rtol=1e-4)  # float32 sums split differently (and ZeRO's flat buffers)
     assert l1[-1] < l1[0]
-    _assert_same_weights(one, two, atol=1e-5)
-    v1, v2 = _rows(one, "val")[-1], _rows(two, "val")[-1]  # validation all-reduced over both ranks
+    # Adam divides each gradient by its running RMS, so a weight whose gradient is at rounding level moves by up to
+    # lr either way: 1e-4 is a tenth of one step at lr 1e-3 (measured: 2.1e-5 at most after 6 steps)
+    _assert_same_weights(one, two, atol=1e-4)
+    v1, v2 = logged(one, "val")[-1], logged(two, "val")[-1]  # validation all-reduced over both ranks
     assert v2["mpjpe"] == pytest.approx(v1["mpjpe"], rel=1e-4) and v2["pa_mpjpe"] == pytest.approx(v1["pa_mpjpe"],
                                                                                                   rel=1e-4)  # fmt: skip
     # ZeRO-2 saved one optimizer partition per rank
@@ -87,7 +85,7 @@ def test_two_ranks_train_as_one_with_the_same_global_batch_and_resume(demo_asset
     assert res.returncode == 0, res.stderr[-3000:]
     assert f"at step 4/{STEPS}" in res.stdout
     _assert_same_weights(two, resumed, atol=1e-6)
-    assert [r["loss"] for r in _rows(resumed, "train")][-2:] == pytest.approx(l2[-2:], rel=1e-6)
+    assert [r["loss"] for r in logged(resumed, "train")][-2:] == pytest.approx(l2[-2:], rel=1e-6)
 
 
 @pytest.mark.slow
