@@ -7,7 +7,41 @@ import os
 import pytest
 import torch
 
+from tests.helpers import DIST_ENV
+
 torch.set_num_threads(max(1, min(2, os.cpu_count() or 1)))
+
+
+@pytest.fixture(autouse=True)
+def _restore_rank_environment():
+    """In-process runs call setup_distributed, which sets RANK, WORLD_SIZE, MASTER_ADDR, MASTER_PORT ... for a
+    world of one: put them back after every test, so no later test or child process inherits them."""
+    saved = {k: os.environ.get(k) for k in DIST_ENV}
+    yield
+    for key, value in saved.items():
+        if value is None:
+            os.environ.pop(key, None)
+        else:
+            os.environ[key] = value
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _close_process_group():
+    """The gloo group of in-process runs lives for the session (DeepSpeed caches its groups, so a process cannot
+    create a second one) and is closed at its end."""
+    yield
+    import torch.distributed as tdist
+
+    if tdist.is_available() and tdist.is_initialized():
+        tdist.destroy_process_group()
+
+
+@pytest.fixture
+def cpu_world():
+    """This process as a world of one on the CPU (mpt.engine.distributed.setup_distributed), for trainer runs."""
+    from mpt.engine.distributed import setup_distributed
+
+    return setup_distributed("cpu")
 
 
 @pytest.fixture(scope="session")

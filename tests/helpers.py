@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -11,13 +12,19 @@ import torch
 
 from mpt.config import compose_config
 
-_DIST_ENV = ("RANK", "WORLD_SIZE", "LOCAL_RANK", "MASTER_ADDR", "MASTER_PORT", "LOCAL_WORLD_SIZE", "GROUP_RANK")
+DIST_ENV = ("RANK", "WORLD_SIZE", "LOCAL_RANK", "MASTER_ADDR", "MASTER_PORT", "LOCAL_WORLD_SIZE", "GROUP_RANK")
 CAMERA = (0.6, 0.05, -0.05)  # the test model's constant camera (s, tx, ty): keeps the mesh well inside the crop
+
+
+def logged(run: Path, kind: str = "train") -> list[dict]:
+    """The lines of ``kind`` ("train" / "val") in a run's metrics.jsonl, in order."""
+    rows = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+    return [r for r in rows if r["kind"] == kind]
 
 
 def clean_env(**extra: str) -> dict[str, str]:
     """The environment for a child run: no inherited rank variables, one thread per process."""
-    env = {k: v for k, v in os.environ.items() if k not in _DIST_ENV}
+    env = {k: v for k, v in os.environ.items() if k not in DIST_ENV}
     env.update({"OMP_NUM_THREADS": "1", "PYTHONUNBUFFERED": "1"}, **extra)
     return env
 
@@ -76,6 +83,31 @@ class LinearTask:
 
     def validate(self, engine) -> dict[str, float]:
         return {"mpjpe": 1.0, "pa_mpjpe": 1.0}
+
+
+class RowTask:
+    """A trainer task over a fixed table of ``num_train_samples`` rows (x (3,), y): each micro-step's rows come from
+    mpt.engine.sampling.EpochSampler, as pre-training's do, and the loss is the mean squared error of the engine's
+    linear layer over them, so any split of a global batch into ranks x micro-batches x accumulation gives the same
+    gradient. ``lrs`` records the optimizer's learning rate at every micro-step's forward."""
+
+    def __init__(self, cfg, dist, num: int = 20) -> None:
+        from mpt.engine.sampling import EpochSampler
+
+        g = torch.Generator().manual_seed(0)
+        self.x, self.y = torch.randn(num, 3, generator=g), torch.randn(num, 1, generator=g)
+        self.num_train_samples = num
+        self.sampler = EpochSampler(num, cfg.train.micro_batch, dist.world_size, dist.rank, cfg.seed,
+                                    cfg.train.grad_accum)  # fmt: skip
+        self.lrs: list[float] = []
+
+    def train_loss(self, engine, micro_step: int, generator: torch.Generator) -> dict[str, torch.Tensor]:
+        rows = torch.from_numpy(self.sampler.indices(micro_step))
+        self.lrs.append(engine.get_lr()[0])
+        return {"loss": (engine(self.x[rows]) - self.y[rows]).square().mean()}
+
+    def validate(self, engine) -> dict[str, float]:
+        return {"mse": float((engine(self.x) - self.y).square().mean())}
 
 
 def trainer_cfg(out: Path, max_steps: int, *overrides: str, resume: bool = False):

@@ -14,7 +14,7 @@ pytest.importorskip("onnxruntime", reason="the export extra (onnx, onnxruntime) 
 from mpt.config import compose_config  # noqa: E402
 from mpt.errors import MptError  # noqa: E402
 from mpt.export import export  # noqa: E402
-from tests.helpers import infer_config  # noqa: E402
+from tests.helpers import infer_config, temp_files  # noqa: E402
 
 ONNX_TOLERANCE = 1e-4  # metres (0.1 mm): float32 kernels of two runtimes; measured ~1e-7 on this model
 
@@ -94,3 +94,16 @@ def test_bad_options_and_checkpoints_are_clear_errors(exported, demo_assets, tmp
     with pytest.raises(MptError, match="does not exist"):
         export(export_config(demo_assets, tmp_path / "missing", tmp_path / "o", cache))
     assert not (tmp_path / "o").exists()
+
+
+def test_a_graph_above_the_tolerance_is_not_written(exported, demo_assets, tmp_path):
+    """tolerance=0: ONNX Runtime's float32 kernels differ from PyTorch's by ~1e-7, so the graph is refused and an
+    older model.onnx in the folder stays as it was; nothing else is written."""
+    src, out, _ = exported
+    target = tmp_path / "o"
+    target.mkdir()
+    (target / "model.onnx").write_bytes(b"an older graph")
+    with pytest.raises(MptError, match=r"differs from PyTorch by .* \(> tolerance 0.0\); model.onnx was not written"):
+        export(export_config(demo_assets, src, target, out.parent / "cache", "tolerance=0.0", "verify_batch=1"))
+    assert (target / "model.onnx").read_bytes() == b"an older graph"
+    assert sorted(p.name for p in target.iterdir()) == ["model.onnx"] and temp_files(target) == []

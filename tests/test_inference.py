@@ -24,7 +24,7 @@ import trimesh
 from mpt.config import compose_config
 from mpt.errors import MptError
 from mpt.inference import crop_boxes, infer, list_images, normalize_crops, read_boxes, to_image_pixels
-from tests.helpers import CAMERA, infer_config
+from tests.helpers import CAMERA, infer_config, temp_files
 
 SMPL_NOSE_VERTEX = 332  # smplx vertex_ids.py (SMPL topology): COCO's nose is this vertex
 
@@ -275,6 +275,38 @@ def test_pretraining_export_needs_pose_weights(demo_assets, image_dir, tmp_path)
         infer(infer_config(demo_assets, tmp_path / "pretrained", image_dir, tmp_path / "out", tmp_path / "cache"))
     with pytest.raises(MptError, match="is the images folder"):
         infer(infer_config(demo_assets, tmp_path / "pretrained", image_dir, image_dir, tmp_path / "cache"))
+
+
+def test_two_images_with_one_stem_get_their_own_outputs(demo_assets, export_dir, image_dir, tmp_path):
+    images = tmp_path / "images"
+    images.mkdir()
+    shutil.copy(image_dir / "a.jpg", images / "a.jpg")
+    cv2.imwrite(str(images / "a.png"), cv2.imread(str(image_dir / "b.jpg")))
+    out = tmp_path / "out"
+    summary = infer(infer_config(demo_assets, export_dir, images, out, export_dir.parent / "cache", "formats=[obj]"))
+    assert summary["images"] == 2
+    assert sorted(p.name for p in out.iterdir()) == ["a_jpg.json", "a_jpg_0.obj", "a_jpg_overlay.png",
+                                                      "a_png.json", "a_png_0.obj", "a_png_overlay.png"]  # fmt: skip
+    for name, image, size in (("a_jpg", "a.jpg", (320, 240)), ("a_png", "a.png", (200, 300))):
+        record = json.loads((out / f"{name}.json").read_text())
+        assert record["image"] == image and (record["width"], record["height"]) == size
+
+
+def test_a_model_that_predicts_nan_is_one_error(demo_assets, export_dir, image_dir, tmp_path):
+    """Weights that pass the sha256 check but make the model predict NaN (a diverged run): an error, no outputs."""
+    from safetensors.torch import load_file, save_file
+
+    from mpt.engine.checkpoint import write_sha256
+
+    broken = _copy_export(export_dir, tmp_path / "diverged")
+    state = load_file(broken / "model.safetensors")
+    state["camera_head.fc2.bias"][0] = float("nan")
+    save_file(state, str(broken / "model.safetensors"))
+    write_sha256(broken / "model.safetensors", broken / "model.sha256")
+    out = tmp_path / "out"
+    with pytest.raises(MptError, match="the model predicted NaN or inf values"):
+        infer(infer_config(demo_assets, broken, image_dir / "a.jpg", out, export_dir.parent / "cache"))
+    assert not list(out.glob("a*")) and temp_files(out) == []
 
 
 def test_cli_missing_checkpoint_is_one_message(tmp_path, image_dir):

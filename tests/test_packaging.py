@@ -26,8 +26,10 @@ def test_constraints_pin_torch():
 
 @pytest.mark.slow
 def test_wheel_carries_configs(tmp_path):
-    subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--quiet", "-w", str(tmp_path), str(ROOT)],
-                   check=True, timeout=300)  # fmt: skip
+    # --no-build-isolation: build with the installed setuptools instead of fetching it, as CI may have no package
+    # index; --no-index makes sure nothing is fetched.
+    subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "--no-index",
+                    "--quiet", "-w", str(tmp_path), str(ROOT)], check=True, timeout=300)  # fmt: skip
     (wheel,) = tmp_path.glob("mpt-*.whl")
     names = set(zipfile.ZipFile(wheel).namelist())
     for rel in ("pretrain.yaml", "finetune.yaml", "eval.yaml", "model/mpt.yaml", "cameras/h36m8.yaml"):

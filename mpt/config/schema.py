@@ -152,6 +152,7 @@ class TrainConfig:
     val_every: int = 500
     val_at_start: bool = False  # also validate the untrained model (a baseline for the curve)
     ckpt_every: int = 1000
+    keep_checkpoints: int = 2  # newest checkpoints kept under <run>/checkpoints; older ones are deleted
     max_val_samples: Optional[int] = None
     resume: bool = False
     init_from: Optional[str] = None  # a checkpoint to start from (pre-trained -> fine-tune)

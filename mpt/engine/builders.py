@@ -75,16 +75,13 @@ def build_mesh_levels(cfg: DictConfig, body: BodyModel) -> MeshLevels:
 
 
 def build_backbone(cfg: DictConfig) -> torch.nn.Module | None:
-    """The 2D pose network of ``cfg.backbone`` (None for ``backbone=none``), with its COCO weights if given."""
+    """The 2D pose network of ``cfg.backbone`` (None for ``backbone=none``), with its COCO weights if given.
+    ``backbone.freeze`` is applied by :func:`build_network` (the MPT model keeps a frozen backbone frozen)."""
     if cfg.backbone.name == "none":
         return None
     from mpt.models.backbones import build_backbone as make
 
-    net = make(cfg.backbone.name, weights=cfg.backbone.weights)
-    if cfg.backbone.freeze:
-        net.requires_grad_(False)
-        net.eval()
-    return net
+    return make(cfg.backbone.name, weights=cfg.backbone.weights)
 
 
 def build_network(cfg: DictConfig, template_joints: torch.Tensor, template_coarse: torch.Tensor,
@@ -106,7 +103,8 @@ def build_network(cfg: DictConfig, template_joints: torch.Tensor, template_coars
     camera_tokens = cfg.model.camera_tokens
     camera_head = CameraHead(num_tokens=transformer.num_queries if camera_tokens == "all" else len(template_coarse))
     return MPTModel(encoder, transformer, upsampler, camera_head, template_joints, template_coarse,
-                    backbone=backbone, heatmap_size=cfg.input.size, camera_tokens=camera_tokens)  # fmt: skip
+                    backbone=backbone, heatmap_size=cfg.input.size, camera_tokens=camera_tokens,
+                    freeze_backbone=cfg.backbone.freeze)  # fmt: skip
 
 
 def _mvm_groups(groups: str, joints: torch.Tensor, coarse: torch.Tensor) -> tuple[int, ...]:

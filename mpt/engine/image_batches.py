@@ -51,13 +51,15 @@ class _EpochItems(Dataset):
 
 
 class _StepBatches(Sampler[list[tuple[int, int]]]):
-    """This rank's micro-batches from global micro-step ``start`` on, forever (the trainer stops it)."""
+    """This rank's micro-batches from global micro-step ``start`` on, forever (the trainer stops it). An epoch holds
+    whole optimizer steps of ``grad_accum`` micro-steps, as ``total_train_steps`` counts them."""
 
-    def __init__(self, sampler: WeightedMixSampler, micro_batch: int, start: int) -> None:
+    def __init__(self, sampler: WeightedMixSampler, micro_batch: int, start: int, grad_accum: int = 1) -> None:
         self.sampler, self.micro_batch, self.start = sampler, micro_batch, start
-        self.steps_per_epoch = len(sampler) // micro_batch
+        self.steps_per_epoch = len(sampler) // (micro_batch * grad_accum) * grad_accum
         if self.steps_per_epoch == 0:
-            raise MptError(f"an epoch of {len(sampler)} samples per rank holds no micro-batch of {micro_batch}")
+            raise MptError(f"an epoch of {len(sampler)} samples per rank holds no optimizer step of {micro_batch} x "
+                           f"{grad_accum} accumulation steps")  # fmt: skip
 
     def __iter__(self) -> Iterator[list[tuple[int, int]]]:
         step = self.start
@@ -73,7 +75,7 @@ def step_loader(mixed: MixedDataset, cfg: DictConfig, rank: int, world_size: int
     """Batches of micro-steps ``start_micro_step, start_micro_step + 1, ...`` for this rank."""
     sampler = mixed.sampler(seed=cfg.seed, rank=rank, world_size=world_size)
     loader = DataLoader(_EpochItems(mixed), batch_sampler=_StepBatches(sampler, cfg.train.micro_batch,
-                                                                        start_micro_step),
+                                                                        start_micro_step, cfg.train.grad_accum),
                         num_workers=cfg.train.num_workers, pin_memory=pin_memory,
                         generator=torch.Generator().manual_seed(cfg.seed),  # not the global RNG: exact resume
                         persistent_workers=cfg.train.num_workers > 0)  # fmt: skip

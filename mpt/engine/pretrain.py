@@ -47,7 +47,8 @@ class PretrainTask:
         self.train_cache, self.val_cache = train_cache, val_cache
         self.weights = loss_weights(cfg)
         self.num_train_samples = len(train_cache)
-        self.sampler = EpochSampler(len(train_cache), cfg.train.micro_batch, dist.world_size, dist.rank, cfg.seed)
+        self.sampler = EpochSampler(len(train_cache), cfg.train.micro_batch, dist.world_size, dist.rank, cfg.seed,
+                                    cfg.train.grad_accum)  # fmt: skip
         n_val = len(val_cache) if cfg.train.max_val_samples is None else min(len(val_cache),
                                                                              cfg.train.max_val_samples)  # fmt: skip
         # A capped validation set is spread evenly over the split (its rows are grouped by sequence).

@@ -57,6 +57,27 @@ def _validate(engine: Any, task: TrainTask, logger: RunLogger, step: int, total:
     return metrics
 
 
+def _check_precision(ds_config: dict[str, Any], device: torch.device) -> None:
+    """A reduced precision this machine cannot train in is one clear error (DeepSpeed's is a traceback)."""
+    from deepspeed.accelerator import get_accelerator
+
+    accelerator = get_accelerator()
+    for name, supported in (("bf16", accelerator.is_bf16_supported), ("fp16", accelerator.is_fp16_supported)):
+        if ds_config.get(name, {}).get("enabled") and not supported():
+            raise MptError(f"deepspeed={name}: DeepSpeed's {accelerator.device_name()} accelerator cannot train in "
+                           f"{name} on this machine (device {device}); use deepspeed=zero0 (fp32) or the other "
+                           "reduced precision")  # fmt: skip
+
+
+def _mean_over_ranks(terms: dict[str, float], dist: DistInfo) -> dict[str, float]:
+    """Loss terms averaged over ranks: the logged loss is the global batch's, not rank 0's share of it."""
+    if dist.world_size == 1:
+        return terms
+    names = sorted(terms)
+    values = torch.tensor([terms[k] for k in names], dtype=torch.float64, device=dist.device)
+    return dict(zip(names, (all_reduce_sum(values) / dist.world_size).tolist(), strict=True))
+
+
 def setup_engine(cfg: DictConfig, dist: DistInfo, model: torch.nn.Module, total_steps: int
                  ) -> tuple[Any, Any, torch.dtype]:  # fmt: skip
     """``model`` on its device inside a DeepSpeed engine with the run's Adam and LR schedule.
@@ -66,10 +87,15 @@ def setup_engine(cfg: DictConfig, dist: DistInfo, model: torch.nn.Module, total_
     import deepspeed
 
     ds_config = build_ds_config(cfg, dist.world_size, total_steps)
+    _check_precision(ds_config, dist.device)
     optimizer = torch.optim.Adam(_param_groups(model), lr=cfg.train.lr, weight_decay=cfg.train.weight_decay,
                                  fused=dist.device.type == "cuda")  # fmt: skip
     model.to(dist.device)
     engine, _, _, scheduler = deepspeed.initialize(model=model, optimizer=optimizer, config=ds_config)
+    if scheduler is not None and scheduler.last_batch_iteration < 0:
+        # PyTorch's convention: optimizer step k uses the schedule's value after k - 1 steps. DeepSpeed's WarmupLR
+        # starts one iteration earlier, at its minimum, so its first two steps would both have lr 0.
+        scheduler.step()
     return engine, scheduler, precision_dtype(ds_config)
 
 
@@ -79,9 +105,11 @@ def train(cfg: DictConfig, dist: DistInfo, model: torch.nn.Module, task: TrainTa
     run_dir = Path(cfg.paths.output_dir)
     ckpt_dir = run_dir / "checkpoints"
     tc = cfg.train
+    if tc.keep_checkpoints < 1:
+        raise MptError(f"train.keep_checkpoints must be >= 1 (resuming needs the newest), got {tc.keep_checkpoints}")
     total = total_train_steps(task.num_train_samples, tc.micro_batch, tc.grad_accum, dist.world_size, tc.epochs,
                               tc.max_steps)  # fmt: skip
-    engine, scheduler, task.dtype = setup_engine(cfg, dist, model, total)  # type: ignore[attr-defined]
+    engine, _, task.dtype = setup_engine(cfg, dist, model, total)  # type: ignore[attr-defined]
 
     start = 0
     if tc.resume and latest_tag(ckpt_dir) is not None:
@@ -104,6 +132,7 @@ def train(cfg: DictConfig, dist: DistInfo, model: torch.nn.Module, task: TrainTa
             _validate(engine, task, logger, 0, total)
         for step in range(start, total):
             engine.train()
+            lr = engine.get_lr()[0]  # this optimizer step's (the scheduler moves it after the step)
             terms: dict[str, float] = {}
             for a in range(tc.grad_accum):
                 micro = step * tc.grad_accum + a
@@ -123,11 +152,11 @@ def train(cfg: DictConfig, dist: DistInfo, model: torch.nn.Module, task: TrainTa
                     terms[k] = terms.get(k, 0.0) + float(v.detach()) / tc.grad_accum
             steps_since += 1
             done = step + 1
-            if done % tc.log_every == 0 or done == total or done == start + 1:
+            if done % tc.log_every == 0 or done == total or done == start + 1:  # the same steps on every rank
+                terms = _mean_over_ranks(terms, dist)
                 now = time.perf_counter()
                 rate = steps_since * samples_per_step / max(now - t_last, 1e-9)
                 t_last, steps_since = now, 0
-                lr = scheduler.get_last_lr()[0] if scheduler is not None else tc.lr
                 logger.log(done, {**terms, "lr": lr, "samples_per_s": rate}, kind=log_prefix)
                 logger.progress(1, {"loss": terms["loss"], "lr": lr, "samples/s": rate})
             else:
@@ -136,7 +165,7 @@ def train(cfg: DictConfig, dist: DistInfo, model: torch.nn.Module, task: TrainTa
                 metrics = _validate(engine, task, logger, done, total)
             if done % tc.ckpt_every == 0 or done == total:
                 save_checkpoint(engine, ckpt_dir, done, {"step": done, "config": OmegaConf.to_yaml(cfg)},
-                                dist.is_main)  # fmt: skip
+                                dist.is_main, keep=tc.keep_checkpoints)  # fmt: skip
             if done == kill_after:
                 os.kill(os.getpid(), signal.SIGKILL)
     finally:

@@ -6,6 +6,10 @@ fine-tuning and evaluation feed images (B, 3, 224, 224) through a 2D pose backbo
 coarse vertices from their template coordinates (registered buffers, so they follow ``.to(device)`` and are saved
 with the weights); the upsampler gives 1723 and 6890 vertices, the camera head a weak-perspective camera, and the
 joints are projected with it for the 2D loss.
+
+A frozen backbone (``freeze_backbone``, the config's ``backbone.freeze``) gets no gradient and stays in eval mode
+through every ``train()`` call, so its BatchNorm layers normalise with, and never update, the statistics of its
+checkpoint: freezing only ``requires_grad`` would leave a training loop's ``model.train()`` re-estimating them.
 """
 
 from __future__ import annotations
@@ -33,10 +37,11 @@ class MPTModel(nn.Module):
         self, encoder: HeatmapEncoder, transformer: MeshTransformer, upsampler: MeshUpsampler,
         camera_head: CameraHead, template_joints: Tensor, template_coarse: Tensor,
         backbone: nn.Module | None = None, heatmap_size: int = 224, check_inputs: bool = True,
-        camera_tokens: str = "all",
+        camera_tokens: str = "all", freeze_backbone: bool = False,
     ) -> None:
         """``camera_tokens``: what the camera head reads, ``"all"`` regressed tokens (joints carry the limb ends;
-        ours) or the coarse ``"vertices"`` only (METRO's body network)."""
+        ours) or the coarse ``"vertices"`` only (METRO's body network). ``freeze_backbone``: the backbone gets no
+        gradient and stays in eval mode (module docstring)."""
         super().__init__()
         template_joints = torch.as_tensor(template_joints, dtype=torch.float32)
         template_coarse = torch.as_tensor(template_coarse, dtype=torch.float32)
@@ -71,6 +76,17 @@ class MPTModel(nn.Module):
         self.num_joints = template_joints.shape[0]
         self.register_buffer("template_joints", template_joints)
         self.register_buffer("template_coarse", template_coarse)
+        self.backbone_frozen = freeze_backbone and backbone is not None
+        if self.backbone_frozen:
+            self.backbone.requires_grad_(False)
+            self.backbone.eval()
+
+    def train(self, mode: bool = True) -> MPTModel:
+        """``nn.Module.train``, except that a frozen backbone stays in eval mode."""
+        super().train(mode)
+        if self.backbone_frozen:
+            self.backbone.eval()
+        return self
 
     def _validate(self, inputs: Tensor) -> None:
         """Shape always; finiteness when ``check_inputs`` (it synchronises with the device)."""

@@ -1,22 +1,30 @@
 #!/usr/bin/env bash
 # GPU check on a lent machine (one H100 / H200; torch 2.11 preinstalled; no DeepSpeed, smplx or hydra; no network):
 # demo assets -> motion cache -> demo image sets, then
-#   1. pre-training throughput (scripts/bench/bench_pretrain.py, model=mpt, batch 32) in fp32 and with --deepspeed bf16
-#   2. heatmap synthesis, batched torch vs per-sample numpy (scripts/bench/bench_synthesis.py --device cuda), and
-#      the SMPL forward against smplx (scripts/bench/bench_smpl.py --device cuda)
-#   3. fine-tuning throughput: python -m mpt.cli.finetune with train.max_steps, samples/s read from metrics.jsonl
-# and a summary of the numbers. About 4-5 minutes on an H100; every step has its own time limit. Should
-# bench_pretrain.py fail in bf16, the bf16 number comes from a short mpt-pretrain run instead.
+#   1. correctness (scripts/bench/gpu_checks.py), one PASS / FAIL / SKIP line each: CUDA synthesis equals CPU
+#      synthesis (maps within 1e-5, targets within 1e-6 m); 20 pre-training steps (model=mpt, batch 32) in fp32, bf16
+#      and fp16 (the precision the CPU suite cannot train) lower the loss and agree within the script's stated
+#      tolerances; a checkpoint written on the GPU resumes; torch's fused Adam is used; the CUDA tests
+#      (tests/test_inference.py::test_gpu_matches_cpu, tests/synthesis/test_pipeline.py::test_cuda_matches_cpu) pass.
+#      The fp32 and bf16 runs also give the pre-training throughput.
+#   2. speed: pre-training step split into synthesis and model (scripts/bench/bench_pretrain.py, fp32), heatmap
+#      synthesis batched torch vs per-sample numpy (bench_synthesis.py), the SMPL forward against smplx
+#      (bench_smpl.py), fine-tuning throughput (python -m mpt.cli.finetune, samples/s from metrics.jsonl)
+# and a summary: the PASS / FAIL lines, then the figures. Sized for one 10-minute device call on an H200; every step
+# has its own time limit. The exit status is 1 when a check failed.
 #
-#   bash scripts/bench/gpu.sh              all of the above
-#   bash scripts/bench/gpu.sh --finetune   only the set-up and step 3
+#   bash scripts/bench/gpu.sh                 all of the above
+#   bash scripts/bench/gpu.sh --checks        only the set-up and the correctness checks
+#   bash scripts/bench/gpu.sh --speed         only the set-up and the speed figures
+#   bash scripts/bench/gpu.sh --finetune      only the set-up and the fine-tuning throughput
+#   bash scripts/bench/gpu.sh --device cpu    any of these on the CPU (see the smoke test below)
 #
-# Through the device tool: run(command="bash scripts/bench/gpu.sh", carry=[".whl"], timeout_s=480). Logs go to
+# Through the device tool: run(command="bash scripts/bench/gpu.sh", carry=[".whl"], timeout_s=600). Logs go to
 # $OUT (returned by the tool) when it is set, else to $WORK/logs.
 #
 # Wheels for the device's Python 3.12, downloaded here into the repo's git-ignored .whl/ (the device has no network;
 # torch, numpy, scipy, opencv, matplotlib, tensorboard, safetensors, tqdm, einops, msgpack, ninja, psutil, py-cpuinfo,
-# packaging and PyYAML are already there):
+# packaging, PyYAML, pytest, onnx and onnxruntime are already there):
 #   P="--no-deps --only-binary=:all: --python-version 3.12 --implementation cp --platform manylinux_2_28_x86_64"
 #   P="$P --platform manylinux_2_27_x86_64 --platform manylinux_2_17_x86_64 --platform manylinux2014_x86_64"
 #   python3 -m pip download $P --platform manylinux1_x86_64 -d .whl smplx==0.1.28 hydra-core==1.3.8 \
@@ -35,26 +43,32 @@
 #   trimesh-5.2.0-py3-none-any.whl                   typing_extensions-4.16.0-py3-none-any.whl
 #   typing_inspection-0.4.5-py3-none-any.whl
 #
-# Every setting below can be overridden from the environment; a CPU smoke test of this script:
-#   DEVICE=cpu PYTHON=.venv/bin/python PT_MODEL=tiny PT_INPUT=heatmap56 PT_BATCH=4 PT_STEPS=2 SYN_BATCH=8 SYN_SIZE=56 \
+# Every setting below can be overridden from the environment; a CPU smoke test of this script (every check runs as
+# far as a CPU allows: fp16 and fused Adam report SKIP, the CUDA tests report their skips):
+#   PYTHON=.venv/bin/python PT_MODEL=tiny PT_INPUT=heatmap56 PT_BATCH=4 PT_STEPS=4 SYN_BATCH=8 SYN_SIZE=56 \
 #   FT_MODEL=tiny FT_INPUT=heatmap56 FT_BACKBONE=higherhrnet_w32 FT_BATCH=2 FT_STEPS=4 FT_WORKERS=0 \
-#   bash scripts/bench/gpu.sh
+#   FT_PRECISION=zero0 bash scripts/bench/gpu.sh --device cpu
 set -euo pipefail
 
 MODE=all
-case "${1:-}" in
-  "" | --all) ;;
-  --finetune) MODE=finetune ;;
-  *) echo "usage: $0 [--all | --finetune]" >&2; exit 2 ;;
-esac
+DEVICE=${DEVICE:-cuda}
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --all) MODE=all ;;
+    --checks) MODE=checks ;;
+    --speed) MODE=speed ;;
+    --finetune) MODE=finetune ;;
+    --device) DEVICE=${2:?--device needs cpu or cuda}; shift ;;
+    *) echo "usage: $0 [--all | --checks | --speed | --finetune] [--device cuda|cpu]" >&2; exit 2 ;;
+  esac
+  shift
+done
 
 REPO=$(cd "$(dirname "$0")/../.." && pwd)
 PY=${PYTHON:-python3}
-DEVICE=${DEVICE:-cuda}
 WORK=${WORK:-/tmp/mpt_gpu}
 LOGS=${OUT:-$WORK/logs}
-PT_MODEL=${PT_MODEL:-mpt} PT_INPUT=${PT_INPUT:-heatmap} PT_BATCH=${PT_BATCH:-32} PT_STEPS=${PT_STEPS:-10}
-PT_PRECISIONS=${PT_PRECISIONS:-"zero0 bf16"}  # deepspeed config groups: zero0 = fp32, bf16
+PT_MODEL=${PT_MODEL:-mpt} PT_INPUT=${PT_INPUT:-heatmap} PT_BATCH=${PT_BATCH:-32} PT_STEPS=${PT_STEPS:-20}
 SYN_BATCH=${SYN_BATCH:-256} SYN_SIZE=${SYN_SIZE:-224}
 FT_MODEL=${FT_MODEL:-mpt} FT_INPUT=${FT_INPUT:-heatmap} FT_BACKBONE=${FT_BACKBONE:-higherhrnet_w48}
 FT_BATCH=${FT_BATCH:-32} FT_STEPS=${FT_STEPS:-30} FT_WORKERS=${FT_WORKERS:-8} FT_PRECISION=${FT_PRECISION:-bf16}
@@ -64,6 +78,7 @@ cd "$WORK"  # outside the checkout, so `python -m mpt...` imports the copy below
 export PYTHONUNBUFFERED=1 TOKENIZERS_PARALLELISM=false
 start=$(date +%s)
 SUMMARY=()
+FAILED=0
 step() { printf '\n== %s (%ss)\n' "$1" "$(( $(date +%s) - start ))"; }
 note() { SUMMARY+=("$1"); }
 # run NAME CMD...: time-limited, output to the terminal and $LOGS/NAME.log; a failure is noted and returns 1
@@ -74,7 +89,8 @@ run() {
   rc=${PIPESTATUS[0]}
   set -e
   [ "$rc" -eq 0 ] && return 0
-  note "$name: FAILED (exit $rc$([ "$rc" -eq 124 ] && echo ", over ${STEP_LIMIT}s"); see $LOGS/$name.log)"
+  note "FAIL $name: exit $rc$([ "$rc" -eq 124 ] && echo ", over ${STEP_LIMIT}s"); see $LOGS/$name.log"
+  FAILED=1
   return 1
 }
 # rate_of METRICS.JSONL GLOBAL_BATCH: samples/s between the first logged step from 5 on and the last one
@@ -102,13 +118,18 @@ if ! "$PY" -c "import deepspeed, smplx, hydra, omegaconf, fast_simplification, t
     "$REPO"/.whl/*.whl
   export PYTHONPATH="$WORK/site${PYTHONPATH:+:$PYTHONPATH}"
 fi
+TESTS_ROOT=$REPO
 if ! "$PY" -c "import mpt.configs" 2>/dev/null; then
   # mpt from the checkout without building it: a package folder of links to mpt/*, plus configs/ as mpt.configs
-  # (pyproject's package-dir mapping, which an install would set up)
+  # (pyproject's package-dir mapping, which an install would set up); tests/, tools/ and pyproject.toml beside it,
+  # so that pytest run there imports this mpt (run in the checkout, it would import the checkout's mpt/, which has
+  # no configs)
   rm -rf "$WORK/src" && mkdir -p "$WORK/src/mpt"
   for entry in "$REPO"/mpt/*; do ln -s "$entry" "$WORK/src/mpt/$(basename "$entry")"; done
   ln -s "$REPO/configs" "$WORK/src/mpt/configs"
-  export PYTHONPATH="$WORK/src:$REPO${PYTHONPATH:+:$PYTHONPATH}"  # $REPO for tools.*
+  for entry in tests tools pyproject.toml; do ln -s "$REPO/$entry" "$WORK/src/$entry"; done
+  export PYTHONPATH="$WORK/src${PYTHONPATH:+:$PYTHONPATH}"
+  TESTS_ROOT=$WORK/src
 fi
 "$PY" - <<'EOF' | tee "$LOGS/environment.log"
 import deepspeed, torch
@@ -126,28 +147,27 @@ DEMO=$WORK/demo
   && run tsv "$PY" "$REPO/tools/make_demo_tsv.py" --assets "$DEMO" --out "$DEMO/tsv" --n-train 96 --n-valid 16 \
        --n-coco 64; } || { finish; exit 1; }
 
-if [ "$MODE" = all ]; then
-  for precision in $PT_PRECISIONS; do
-    step "pre-training throughput, model=$PT_MODEL, batch $PT_BATCH, deepspeed=$precision"
-    if run "pretrain_$precision" "$PY" "$REPO/scripts/bench/bench_pretrain.py" --assets "$DEMO" --model "$PT_MODEL" \
-      --input "$PT_INPUT" --batch "$PT_BATCH" --steps "$PT_STEPS" --warmup 3 --device "$DEVICE" \
-      --deepspeed "$precision"; then
-      note "pre-training $precision: $(grep -h 'whole step' "$LOGS/pretrain_$precision.log" | sed 's/  */ /g')"
-      note "  $(grep -h 'synthesis share' "$LOGS/pretrain_$precision.log")"
-      peak=$(grep -h 'peak GPU' "$LOGS/pretrain_$precision.log" || true)
-      [ -n "$peak" ] && note "  $peak"
-    elif [ "$precision" != zero0 ]; then
-      # bench_pretrain.py failed for this precision: measure the same model and batch through mpt-pretrain instead
-      step "pre-training throughput through mpt-pretrain, deepspeed=$precision"
-      rm -rf "$WORK/pretrain_$precision"
-      run "pretrain_cli_$precision" "$PY" -m mpt.cli.pretrain "model=$PT_MODEL" "input=$PT_INPUT" "deepspeed=$precision" \
-        "device=$DEVICE" "paths.data_root=$DEMO" "paths.output_dir=$WORK/pretrain_$precision" \
-        "train.micro_batch=$PT_BATCH" "train.max_steps=$((PT_STEPS + 10))" train.log_every=5 \
-        train.val_every=1000000 train.ckpt_every=1000000 train.max_val_samples=32 \
-        && note "pre-training $precision (mpt-pretrain): $(rate_of "$WORK/pretrain_$precision/metrics.jsonl" \
-          "$PT_BATCH")"
-    fi
-  done
+if [ "$MODE" = all ] || [ "$MODE" = checks ]; then
+  step "correctness checks on $DEVICE: synthesis, $PT_STEPS pre-training steps in fp32 / bf16 / fp16, resume, fused Adam, CUDA tests"
+  set +e
+  timeout $((8 * STEP_LIMIT)) "$PY" "$REPO/scripts/bench/gpu_checks.py" --assets "$DEMO" --device "$DEVICE" \
+    --model "$PT_MODEL" --input "$PT_INPUT" --batch "$PT_BATCH" --steps "$PT_STEPS" --work "$WORK/checks" \
+    --cache "$DEMO/cache" --tests-root "$TESTS_ROOT" 2>&1 | tee "$LOGS/checks.log"
+  rc=${PIPESTATUS[0]}
+  set -e
+  while IFS= read -r line; do note "$line"; done < <(grep -E '^(PASS|FAIL|SKIP) ' "$LOGS/checks.log")
+  [ "$rc" -eq 0 ] || { FAILED=1; note "FAIL checks: gpu_checks.py exit $rc; see $LOGS/checks.log"; }
+fi
+
+if [ "$MODE" = all ] || [ "$MODE" = speed ]; then
+  step "pre-training step split, model=$PT_MODEL, batch $PT_BATCH, fp32"
+  if run pretrain_split "$PY" "$REPO/scripts/bench/bench_pretrain.py" --assets "$DEMO" --model "$PT_MODEL" \
+    --input "$PT_INPUT" --batch "$PT_BATCH" --steps 10 --warmup 3 --device "$DEVICE" --deepspeed zero0; then
+    note "pre-training fp32: $(grep -h 'whole step' "$LOGS/pretrain_split.log" | sed 's/  */ /g')"
+    note "  $(grep -h 'synthesis share' "$LOGS/pretrain_split.log")"
+    peak=$(grep -h 'peak GPU' "$LOGS/pretrain_split.log" || true)
+    [ -n "$peak" ] && note "  $peak"
+  fi
 
   step "heatmap synthesis: batched torch vs per-sample numpy"
   if run synthesis "$PY" "$REPO/scripts/bench/bench_synthesis.py" --device "$DEVICE" --batch "$SYN_BATCH" \
@@ -160,15 +180,18 @@ if [ "$MODE" = all ]; then
   fi
 fi
 
-step "fine-tuning throughput: $FT_STEPS steps, model=$FT_MODEL, backbone=$FT_BACKBONE, batch $FT_BATCH, $FT_PRECISION"
-FT_RUN=$WORK/finetune
-rm -rf "$FT_RUN"
-if run finetune "$PY" -m mpt.cli.finetune "model=$FT_MODEL" "input=$FT_INPUT" "backbone=$FT_BACKBONE" data=demo_mixed \
-  "deepspeed=$FT_PRECISION" "device=$DEVICE" "paths.data_root=$DEMO" "paths.tsv=$DEMO/tsv" "paths.cache=$DEMO/cache" \
-  "paths.output_dir=$FT_RUN" "train.micro_batch=$FT_BATCH" "train.max_steps=$FT_STEPS" "train.num_workers=$FT_WORKERS" \
-  train.log_every=5 train.val_every=1000000 train.ckpt_every=1000000 train.max_val_samples=16; then
-  rate=$(rate_of "$FT_RUN/metrics.jsonl" "$FT_BATCH")
-  note "fine-tuning $FT_PRECISION, batch $FT_BATCH, $FT_WORKERS workers: $rate"
+if [ "$MODE" = all ] || [ "$MODE" = speed ] || [ "$MODE" = finetune ]; then
+  step "fine-tuning throughput: $FT_STEPS steps, model=$FT_MODEL, backbone=$FT_BACKBONE, batch $FT_BATCH, $FT_PRECISION"
+  FT_RUN=$WORK/finetune
+  rm -rf "$FT_RUN"
+  if run finetune "$PY" -m mpt.cli.finetune "model=$FT_MODEL" "input=$FT_INPUT" "backbone=$FT_BACKBONE" data=demo_mixed \
+    "deepspeed=$FT_PRECISION" "device=$DEVICE" "paths.data_root=$DEMO" "paths.tsv=$DEMO/tsv" "paths.cache=$DEMO/cache" \
+    "paths.output_dir=$FT_RUN" "train.micro_batch=$FT_BATCH" "train.max_steps=$FT_STEPS" "train.num_workers=$FT_WORKERS" \
+    train.log_every=5 train.val_every=1000000 train.ckpt_every=1000000 train.max_val_samples=16; then
+    rate=$(rate_of "$FT_RUN/metrics.jsonl" "$FT_BATCH")
+    note "fine-tuning $FT_PRECISION, batch $FT_BATCH, $FT_WORKERS workers: $rate"
+  fi
 fi
 
 finish
+exit "$FAILED"

@@ -1,18 +1,17 @@
-"""End-to-end pre-training runs on the demo data: learning, exact resume after SIGKILL, 2 processes, errors."""
+"""End-to-end pre-training runs on the demo data: exact resume after SIGKILL, errors. (Two processes:
+test_two_processes.py.)"""
 
 from __future__ import annotations
 
-import json
+import re
 import signal
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 from safetensors.numpy import load_file
 
-from tests.helpers import clean_env, run_cli
+from tests.helpers import logged, run_cli
 
 TINY = ["model=tiny", "input=heatmap56", "cameras=h36m4", "train.max_val_samples=32", "train.log_every=1",
         "device=cpu"]  # fmt: skip
@@ -24,8 +23,7 @@ def _paths(demo_assets, demo_cache, shared_cache_dir, out: Path) -> list[str]:
 
 
 def _losses(run: Path) -> list[float]:
-    rows = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
-    return [r["loss"] for r in rows if r["kind"] == "train"]
+    return [r["loss"] for r in logged(run)]
 
 
 @pytest.mark.slow
@@ -53,33 +51,21 @@ def test_sigkill_then_resume_matches_uninterrupted(demo_assets, demo_cache, shar
     np.testing.assert_allclose(_losses(run)[-5:], _losses(full)[-5:], rtol=1e-6)
 
 
-@pytest.mark.slow
-def test_two_processes_match_one_with_the_same_global_batch(demo_assets, demo_cache, shared_cache_dir, tmp_path):
-    common = TINY + ["train.max_steps=6", "train.val_every=6", "train.lr=1e-3"]
-    one = tmp_path / "one"
-    res = run_cli(["mpt.cli.pretrain", *common, "train.micro_batch=8",
-                   *_paths(demo_assets, demo_cache, shared_cache_dir, one)], tmp_path)  # fmt: skip
-    assert res.returncode == 0, res.stderr[-3000:]
-    two = tmp_path / "two"
-    torchrun = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2",
-                "--no-python", sys.executable, "-m", "mpt.cli.pretrain"]  # fmt: skip
-    res = subprocess.run([*torchrun, *common, "train.micro_batch=4",
-                          *_paths(demo_assets, demo_cache, shared_cache_dir, two)],
-                         cwd=tmp_path, env=clean_env(), capture_output=True, text=True, timeout=600)  # fmt: skip
-    assert res.returncode == 0, res.stderr[-3000:]
-    l1, l2 = np.array(_losses(one)), np.array(_losses(two))
-    assert len(l1) == len(l2) == 6
-    # Same global batch of rows (each rank takes its slice of the window); only the per-rank synthesis noise
-    # differs, so the curves agree closely and fall together.
-    np.testing.assert_allclose(l2, l1, rtol=0.25)
-    assert l1[-1] < l1[0] and l2[-1] < l2[0]
-    val = [json.loads(x) for x in (two / "metrics.jsonl").read_text().splitlines() if '"val"' in x]
-    assert val and np.isfinite(val[-1]["mpjpe"])  # all-reduced over both ranks; written once, by rank 0
-    assert (two / "model.safetensors").exists()
-
-
 def test_missing_cache_is_one_clear_error(demo_assets, shared_cache_dir, tmp_path):
     res = run_cli(["mpt.cli.pretrain", *TINY, f"paths.data_root={demo_assets.root}",
                    f"paths.motion_cache={tmp_path}/nothing", f"paths.output_dir={tmp_path}/o"], tmp_path)  # fmt: skip
     assert res.returncode == 2 and "Traceback" not in res.stderr
     assert f"{tmp_path}/nothing" in res.stderr and "tools/prepare_amass.py" in res.stderr
+
+
+def test_an_empty_validation_split_is_one_clear_error(demo_assets, shared_cache_dir, tmp_path):
+    from mpt.config import compose_config
+    from mpt.data.prepare_amass import prepare_amass
+    from mpt.engine.pretrain import pretrain
+    from mpt.errors import MptError
+
+    cache = tmp_path / "cache"
+    prepare_amass(demo_assets.amass_dir, cache, val_fraction=0.0, target_fps=10.0)  # every sequence in train
+    cfg = compose_config("pretrain", [*TINY, *_paths(demo_assets, cache, shared_cache_dir, tmp_path / "run")])
+    with pytest.raises(MptError, match=re.escape(f"the val split of the motion cache {cache} is empty") + ".*--val-frac"):
+        pretrain(cfg)

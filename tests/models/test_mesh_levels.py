@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import pickle
-import time
 from pathlib import Path
 
 import numpy as np
@@ -114,25 +113,34 @@ def test_upsampler_initialised_from_u(mesh, levels: MeshLevels) -> None:
     assert err_u < 0.03 and err_random > 0.1  # metres: a few mm vs a useless start
 
 
-def test_cache_is_reused_and_keyed_by_template(tmp_path: Path) -> None:
+def test_cache_is_reused_and_keyed_by_template(tmp_path: Path, monkeypatch) -> None:
+    import mpt.models.mesh_levels as mesh_levels
+
     v, f = body_like_mesh(rings=30, segments=32)  # 962 vertices: keeps the three computations fast
     sizes = (241, 61)
     cache = tmp_path / "levels.npz"
     first = load_or_compute_mesh_levels(v, f, cache, sizes=sizes)
     assert first.num_vertices == (962, 241, 61)
     assert cache.is_file() and [p.name for p in tmp_path.iterdir()] == ["levels.npz"]  # no temp file left
-    start = time.perf_counter()
+    stamp = cache.stat().st_mtime_ns
+    real_compute, computed = mesh_levels.compute_mesh_levels, []
+
+    def counting_compute(*args, **kwargs):
+        computed.append(args)
+        return real_compute(*args, **kwargs)
+
+    monkeypatch.setattr(mesh_levels, "compute_mesh_levels", counting_compute)
     second = load_or_compute_mesh_levels(v, f, cache, sizes=sizes)
-    assert time.perf_counter() - start < 0.5
+    assert computed == [] and cache.stat().st_mtime_ns == stamp  # read back, neither computed nor rewritten
     for a, b in zip(first.up + first.down, second.up + second.down, strict=True):
         assert (a != b).nnz == 0
     assert all(np.array_equal(a, b) for a, b in zip(first.faces, second.faces, strict=True))
-    stamp = cache.stat().st_mtime_ns
     moved = v + np.array([0.0, 0.0, 0.01])
     load_or_compute_mesh_levels(moved, f, cache, sizes=sizes)  # another template: recomputed and rewritten
-    assert cache.stat().st_mtime_ns != stamp
+    assert len(computed) == 1 and cache.stat().st_mtime_ns != stamp
     cache.write_bytes(b"not an npz")  # unreadable cache: recomputed
     assert load_or_compute_mesh_levels(v, f, cache, sizes=sizes).num_vertices == (962, 241, 61)
+    assert len(computed) == 2
 
 
 def _explode() -> None:

@@ -26,7 +26,19 @@ class FakeBackbone(nn.Module):
         return F.interpolate(self.conv(x), size=(out_size, out_size), mode="bilinear", align_corners=False)
 
 
-def build(backbone: nn.Module | None = None, in_channels: int = 17, size: int = 56, grid: int = 7) -> MPTModel:
+class BatchNormBackbone(FakeBackbone):
+    """FakeBackbone with a BatchNorm after its conv, like the real pose networks."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.bn = nn.BatchNorm2d(17)
+
+    def heatmaps(self, x: Tensor, out_size: int) -> Tensor:
+        return F.interpolate(self.bn(self.conv(x)), size=(out_size, out_size), mode="bilinear", align_corners=False)
+
+
+def build(backbone: nn.Module | None = None, in_channels: int = 17, size: int = 56, grid: int = 7,
+          freeze: bool = False) -> MPTModel:  # fmt: skip
     torch.manual_seed(0)
     encoder = HeatmapEncoder(in_channels=in_channels, in_size=size, stage_channels=(16, 16, 32),
                              blocks_per_stage=(1, 1, 1), stem_channels=16, feature_dim=24, grid_size=grid)
@@ -34,7 +46,7 @@ def build(backbone: nn.Module | None = None, in_channels: int = 17, size: int = 
                                   num_layers=(1, 1, 1), num_heads=(2, 2, 2), num_grid_tokens=encoder.num_grid_tokens,
                                   grid_dim=encoder.grid_dim)
     return MPTModel(encoder, transformer, MeshUpsampler(), CameraHead(), torch.randn(14, 3), torch.randn(431, 3),
-                    backbone=backbone, heatmap_size=size)
+                    backbone=backbone, heatmap_size=size, freeze_backbone=freeze)
 
 
 SHAPES = {"joints": (2, 14, 3), "vertices_coarse": (2, 431, 3), "vertices_mid": (2, 1723, 3),
@@ -110,6 +122,31 @@ def test_finetuning_mode_with_fake_backbone() -> None:
     out["vertices"].sum().backward()
     assert model.backbone.conv.weight.grad is not None  # the backbone is trained end to end
     assert {"template_joints", "template_coarse"} <= set(model.state_dict())
+
+
+@pytest.mark.parametrize("freeze", [False, True])
+def test_a_frozen_backbone_stays_frozen_through_train(freeze: bool) -> None:
+    """train() (which every training loop calls) must not put a frozen backbone's BatchNorm back into training:
+    its weights and running statistics stay bit-identical and it gets no gradient. Unfrozen, both change."""
+    model = build(backbone=BatchNormBackbone(), freeze=freeze)
+    before = {k: v.clone() for k, v in model.backbone.state_dict().items()}
+    model.eval().train()
+    assert model.training and model.encoder.training and model.transformer.training
+    assert all(m.training != freeze for m in model.backbone.modules())
+    opt = torch.optim.SGD([p for p in model.parameters() if p.requires_grad], lr=0.1)
+    for _ in range(2):
+        out = model(torch.rand(2, 3, 224, 224))
+        (out["vertices"].square().mean() + out["heatmaps"].mean()).backward()
+        opt.step()
+    changed = [k for k, v in model.backbone.state_dict().items() if not torch.equal(v, before[k])]
+    if freeze:
+        assert changed == []
+        assert all(p.grad is None and not p.requires_grad for p in model.backbone.parameters())
+        assert all(p.grad is not None for p in model.encoder.parameters())  # the rest still trains
+    else:  # the same steps without freezing move the weights and the statistics: the check above can fail
+        assert {"conv.weight", "bn.running_mean", "bn.running_var", "bn.num_batches_tracked"} <= set(changed)
+    model.eval()
+    assert not any(m.training for m in model.modules())
 
 
 def test_parameter_table_drops_dead_and_shared_weights() -> None:

@@ -8,6 +8,7 @@ from deepspeed.runtime.lr_schedules import WarmupDecayLR
 
 from mpt.config import compose_config
 from mpt.engine.ds_config import build_ds_config, total_train_steps
+from mpt.errors import MptError
 
 
 def test_total_steps_from_data_size():
@@ -15,6 +16,12 @@ def test_total_steps_from_data_size():
     assert total_train_steps(10_000, 32, 2, 4, 10) == 390
     assert total_train_steps(10_000, 32, 2, 4, 10, max_steps=50) == 50
     assert total_train_steps(10_000, 32, 1, 1, 0.5) == 156  # 312 steps per epoch, half an epoch
+
+
+def test_a_training_set_smaller_than_one_global_batch_is_an_error():
+    assert total_train_steps(64, 8, 2, 4, 1) == 1  # exactly one global batch of 8 x 2 x 4
+    with pytest.raises(MptError, match="the training set has 63 samples, fewer than one global batch of 64"):
+        total_train_steps(63, 8, 2, 4, 1)
 
 
 def test_batch_sizes_and_linear_schedule():

@@ -6,7 +6,6 @@ backbone trained too (its BatchNorm statistics must survive the resume as well),
 
 from __future__ import annotations
 
-import json
 import signal
 from pathlib import Path
 
@@ -14,7 +13,7 @@ import numpy as np
 import pytest
 from safetensors.numpy import load_file
 
-from tests.helpers import run_cli
+from tests.helpers import logged, run_cli
 
 STEPS = 5
 ARGS = ["model=tiny", "input=heatmap56", "backbone=higherhrnet_w32", "data=demo_mixed", "train.micro_batch=2",
@@ -29,8 +28,7 @@ def _cmd(demo_assets, tsv: Path, cache: Path, out: Path) -> list[str]:
 
 def _train_lines(run: Path) -> dict[int, dict]:
     """Train log lines by step (a step logged again after the resume keeps its last line)."""
-    rows = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
-    return {r["step"]: r for r in rows if r["kind"] == "train"}
+    return {r["step"]: r for r in logged(run)}
 
 
 @pytest.mark.slow
