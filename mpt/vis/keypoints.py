@@ -39,11 +39,11 @@ def draw_keypoints(image: np.ndarray, points: np.ndarray, used: np.ndarray, radi
     for person, person_on in zip(points, on, strict=True):  # every skeleton first, so no edge hides a keypoint
         for a, b in COCO_SKELETON:
             if person_on[a] and person_on[b]:
-                cv2.line(out, _fixed(person[a]), _fixed(person[b]), LIMB_COLOR, max(1, r // 2), cv2.LINE_AA, _SHIFT)
+                cv2.line(out, _fixed(person[a]), _fixed(person[b]), LIMB_COLOR, max(2, r // 2), cv2.LINE_AA, _SHIFT)
     for person, person_on, person_finite in zip(points, on, finite, strict=True):
         for k in range(n):
             if person_on[k]:
                 cv2.circle(out, _fixed(person[k]), r << _SHIFT, KEYPOINT_COLOR, -1, cv2.LINE_AA, _SHIFT)
             elif person_finite[k]:
-                cv2.circle(out, _fixed(person[k]), r << _SHIFT, UNUSED_COLOR, 1, cv2.LINE_AA, _SHIFT)
+                cv2.circle(out, _fixed(person[k]), r << _SHIFT, UNUSED_COLOR, max(2, r // 2), cv2.LINE_AA, _SHIFT)
     return out
