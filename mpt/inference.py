@@ -9,6 +9,8 @@ Pipeline (one call of :func:`infer`):
   3. crops run through the model in batches of ``batch_size``;
   4. per image: ``<name>_overlay.png`` (the shaded mesh over the image, optionally a side view next to it),
      ``<name>_<k>.obj`` / ``.ply`` per person k, and ``<name>.json`` (joints, 2D projections, camera, box).
+With ``keypoints=<file>`` the people come from a detector's 2D keypoints instead of image crops, through the same
+batching and outputs (:mod:`mpt.lifting.infer`).
 
 Boxes. A person box is COCO's ``[x, y, w, h]`` in continuous pixel coordinates (the image spans [0, W] x [0, H],
 pixel i covers [i, i + 1), as COCO and Detectron2 define it); mpt's pixel centres are at integers

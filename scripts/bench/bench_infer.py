@@ -47,23 +47,11 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
+from timing import best_times  # noqa: E402  (scripts/bench/timing.py)
+
 from mpt.config import compose_config  # noqa: E402
 from mpt.engine.builders import build_body_model, build_model  # noqa: E402
 from mpt.inference import CROP_SIZE, Predictor, normalize_crops  # noqa: E402
-
-
-def best_times(fns: dict[str, Callable[[], object]], iters: int) -> dict[str, float]:
-    """Seconds of the fastest of ``iters`` calls of each function: one untimed warm-up call each, then the
-    functions take turns (round robin), so load from other processes falls on all of them alike."""
-    for fn in fns.values():
-        fn()
-    times: dict[str, list[float]] = {name: [] for name in fns}
-    for _ in range(iters):
-        for name, fn in fns.items():
-            start = time.perf_counter()
-            fn()
-            times[name].append(time.perf_counter() - start)
-    return {name: min(t) for name, t in times.items()}
 
 
 def gflops(model: torch.nn.Module) -> float:

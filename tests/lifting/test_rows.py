@@ -17,11 +17,12 @@ from tools.keypoints_from_tsv import keypoints_from_tsv
 SPLIT = "valid_protocol2"
 
 
-def eval_config(assets, checkpoint, tsv: Path, out: Path, *extra: str):
+def eval_config(assets, checkpoint, tsv: Path, out: Path, *extra: str, cache: Path | None = None):
+    """An mpt-eval config for the demo body; paths.cache beside the export unless given."""
+    cache = Path(checkpoint).parent / "cache" if cache is None else cache
     return compose_config("eval", [f"checkpoint={checkpoint}", f"data.tsv={tsv}", "device=cpu",
                                    f"paths.smpl={assets.smpl_dir}", f"paths.h36m_regressor={assets.h36m_regressor}",
-                                   f"paths.cache={Path(checkpoint).parent / 'cache'}", f"paths.output_dir={out}",
-                                   *extra])  # fmt: skip
+                                   f"paths.cache={cache}", f"paths.output_dir={out}", *extra])  # fmt: skip
 
 
 @pytest.fixture(scope="module")
