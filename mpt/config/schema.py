@@ -230,7 +230,7 @@ class EvalConfig(RunConfig):
     # COCO keypoint results file matched to the set's rows by image name; each row cropped with the set's own box.
     keypoints: Optional[str] = None
     min_keypoint_score: float = 0.3  # keypoints scoring below get a blank map (as masked heatmap modeling blanks)
-    min_keypoints: int = 12  # rows with fewer keypoints at or above min_keypoint_score are skipped and counted
+    min_keypoints: int = 12  # rows with fewer keypoints at or above min_keypoint_score are skipped (see InferConfig)
 
 
 @dataclass
@@ -251,7 +251,9 @@ class InferConfig(RunConfig):
     # Mesh from 2D keypoints (mpt/lifting): a COCO keypoint results file; images= then becomes optional (overlays).
     keypoints: Optional[str] = None
     min_keypoint_score: float = 0.3  # MMPose's demo threshold (--kpt-thr); lower-scored keypoints get a blank map
-    min_keypoints: int = 12  # people with fewer keypoints at or above min_keypoint_score are skipped and counted
+    # People with fewer keypoints at or above min_keypoint_score are skipped and counted. 12: masked heatmap
+    # modeling blanks at most int(u * 0.3 * 17) = 5 maps, so a pre-trained model has seen 12 or more drawn ones.
+    min_keypoints: int = 12
     # Without a "bbox": the keypoints' extent x this ~ the silhouette's (head top, feet, hands reach beyond the
     # keypoints), then x the export's input.crop_scale. 1.11 = median silhouette / keypoint extent (longer sides;
     # quartiles 1.103 and 1.127; centres 0.2% of a side apart) over 2716 views: the demo body posed by every demo

@@ -13,13 +13,14 @@ import numpy as np
 import pytest
 import torch
 
+from mpt.config.schema import InferConfig, InputConfig
 from mpt.inference import build_predictor, infer
 from mpt.vis.keypoints import KEYPOINT_COLOR
 from tests.helpers import CAMERA, assert_clear_error, infer_config, make_export, run_cli
 from tests.lifting.test_keypoints import kp_values
 
-CROP_SCALE = 1.2  # the test exports' input.crop_scale (configs/input/heatmap56.yaml keeps the schema's default)
-BOX_FACTOR = 1.11  # InferConfig.keypoint_box_factor
+CROP_SCALE = InputConfig.crop_scale  # the test exports' (configs/input/heatmap56.yaml keeps the default)
+BOX_FACTOR = InferConfig.keypoint_box_factor
 
 
 @pytest.fixture(scope="module")

@@ -19,7 +19,8 @@ from tests.synthesis.test_pipeline import cache_batch
 def test_maps_equal_pretraining_maps_bit_for_bit(demo_body, size, sigma) -> None:
     """Pre-training's maps of 8 bodies (training draws: jittered boxes, masked heatmap modeling) against lifting's
     maps of the same keypoints in the same boxes, each keypoint scored 1 where pre-training drew it, else 0."""
-    synth = Synthesizer(demo_body, virtual_cameras(8), SynthesisOptions(size=size, sigma=sigma, mask_joint_ratio=0.2))
+    options = SynthesisOptions(size=size, sigma=sigma, mask_joint_ratio=0.2, mask_joint_count="exact")
+    synth = Synthesizer(demo_body, virtual_cameras(8), options)
     out = synth(cache_batch(8, seed=3), torch.Generator().manual_seed(1), train=True)
     drawn = out["visible"] & out["kept"]
     assert (~out["kept"]).sum() == 8 * 3  # round(0.2 * 17) maps removed per body

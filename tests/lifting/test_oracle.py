@@ -17,8 +17,8 @@ STEPS = 100
 @pytest.mark.slow
 def test_lifting_the_labels_is_close_to_the_synthetic_oracle(demo_assets, demo_cache, demo_tsv, shared_cache_dir,
                                                              tmp_path) -> None:  # fmt: skip
-    """Pre-train the tiny model for STEPS steps (input.crop_scale 1.0: the demo Human3.6M boxes are the silhouette's,
-    GraphCMR's convention), then compare its protocol-2 errors on the 12 demo validation images lifted from their 2D
+    """Pre-train the tiny model for STEPS steps (its crops frame the silhouette as the demo Human3.6M boxes do,
+    input.crop_scale 1.0), then compare its protocol-2 errors on the 12 demo validation images lifted from their 2D
     labels with its pre-training validation errors (held-out demo motions, the 4 S1 cameras, synthesised maps).
 
     Measured (this machine, 150 steps of 16): synthetic 133.3 / 100.4 mm, lifted labels 144.1 / 111.9 mm; the
@@ -27,7 +27,7 @@ def test_lifting_the_labels_is_close_to_the_synthetic_oracle(demo_assets, demo_c
     regressor's where pre-training draws SMPL's, and 12 rows give an average with a standard error near 10%.
     """
     pre = tmp_path / "pre"
-    res = run_cli(["mpt.cli.pretrain", "model=tiny", "input=heatmap56", "input.crop_scale=1.0", "cameras=h36m4",
+    res = run_cli(["mpt.cli.pretrain", "model=tiny", "input=heatmap56", "cameras=h36m4",
                    "train.micro_batch=16", "train.lr=1e-3", f"train.max_steps={STEPS}", f"train.val_every={STEPS}",
                    "train.val_at_start=true", "train.max_val_samples=256", "train.ckpt_every=100000", "device=cpu",
                    f"paths.data_root={demo_assets.root}", f"paths.motion_cache={demo_cache}",
