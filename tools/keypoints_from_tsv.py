@@ -1,7 +1,7 @@
 """A COCO keypoint results file (and the images) from a METRO TSV set's 2D labels, as a 2D detector would write.
 
     python tools/keypoints_from_tsv.py --tsv data/demo/tsv/human3.6m --split valid_protocol2 \\
-        --out outputs/demo/lift/keypoints.json --images outputs/demo/lift/images --count 3 --noise 2.0
+        --out outputs/demo/lift/keypoints.json --images outputs/demo/lift/images --count 3 --every 20 --noise 2
 
 Each row's first person gives one entry ``{"file_name", "keypoints": [x, y, score] x 17, "score"}``: its COCO-17
 keypoints (the J24 slots of mpt.data.joints24.J24_COCO17), moved by Gaussian noise of ``--noise`` pixels per axis
@@ -32,14 +32,14 @@ __all__ = ["keypoints_from_tsv", "main"]
 
 
 def keypoints_from_tsv(tsv: str | Path, split: str, out: str | Path, images: str | Path | None = None,
-                       count: int | None = None, noise: float = 0.0, bbox: bool = False,
-                       seed: int = 0) -> list[dict]:  # fmt: skip
-    """Write the keypoints file ``out`` (and the images into ``images``) for the first ``count`` rows (every row
-    with 2D labels when None); returns the entries (module docstring)."""
+                       count: int | None = None, noise: float = 0.0, bbox: bool = False, seed: int = 0,
+                       every: int = 1) -> list[dict]:  # fmt: skip
+    """Write the keypoints file ``out`` (and the images into ``images``) for every ``every``-th row, the first
+    ``count`` of them with 2D labels (all when None); returns the entries (module docstring)."""
     dataset = MeshTSVDataset(tsv, split)
     rng = np.random.default_rng(seed)
     entries = []
-    for i in range(len(dataset)):
+    for i in range(0, len(dataset), every):
         if count is not None and len(entries) >= count:
             break
         labels = dataset.labels(i)
@@ -70,6 +70,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", required=True, help="the keypoints JSON file to write")
     parser.add_argument("--images", help="also write the rows' images into this folder")
     parser.add_argument("--count", type=int, help="only the first N rows with 2D labels")
+    parser.add_argument("--every", type=int, default=1, help="take every N-th row")
     parser.add_argument("--noise", type=float, default=0.0, help="Gaussian noise, pixels per axis")
     parser.add_argument("--bbox", action="store_true", help="add the row's box as 'bbox'")
     parser.add_argument("--seed", type=int, default=0)
@@ -77,7 +78,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.images:
         Path(args.images).mkdir(parents=True, exist_ok=True)
     entries = keypoints_from_tsv(args.tsv, args.split, args.out, args.images, args.count, args.noise, args.bbox,
-                                 args.seed)  # fmt: skip
+                                 args.seed, args.every)  # fmt: skip
     print(f"wrote {len(entries)} people to {args.out}" + (f" and their images to {args.images}" if args.images else ""))
     return 0
 
