@@ -25,8 +25,7 @@ def test_lifting_the_labels_is_close_to_the_synthetic_oracle(demo_assets, demo_c
     Measured on this machine (MPJPE / PA-MPJPE): synthetic 182.8 / 173.3 mm, lifted labels 170.1 / 155.7 mm, the
     untrained model 482.2 mm. Tolerance 30% of the synthetic error: the two sets share the model and the map
     drawing but not the bodies (other motions, headings and placements, one camera), the label hips are the
-    Human3.6M regressor's where pre-training draws SMPL's, and 12 rows give an average with a standard error near
-    10%.
+    Human3.6M regressor's where pre-training draws SMPL's, and 12 rows are a small sample of the bodies.
     """
     pre = tmp_path / "pre"
     run = pretrain(compose_config("pretrain", [
