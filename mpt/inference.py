@@ -9,6 +9,8 @@ Pipeline (one call of :func:`infer`):
   3. crops run through the model in batches of ``batch_size``;
   4. per image: ``<name>_overlay.png`` (the shaded mesh over the image, optionally a side view next to it),
      ``<name>_<k>.obj`` / ``.ply`` per person k, and ``<name>.json`` (joints, 2D projections, camera, box).
+With ``keypoints=<file>`` the people come from a detector's 2D keypoints instead of image crops, through the same
+batching and outputs (:mod:`mpt.lifting.infer`).
 
 Boxes. A person box is COCO's ``[x, y, w, h]`` in continuous pixel coordinates (the image spans [0, W] x [0, H],
 pixel i covers [i, i + 1), as COCO and Detectron2 define it); mpt's pixel centres are at integers
@@ -37,7 +39,7 @@ from __future__ import annotations
 import json
 import logging
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -58,17 +60,31 @@ from mpt.models.camera_head import weak_perspective_project
 __all__ = [
     "CROP_SIZE",
     "IMAGE_SUFFIXES",
+    "Job",
     "PersonBox",
     "Predictor",
     "build_predictor",
+    "check_outputs",
+    "crop_boxes",
     "crop_people",
+    "entry_bbox",
+    "image_keys",
+    "images_and_root",
     "infer",
     "list_images",
+    "match_image",
     "normalize_crops",
+    "output_names",
     "read_boxes",
+    "read_entries",
+    "read_image",
+    "relative_name",
     "render_people",
+    "run_jobs",
     "to_image_pixels",
+    "write_image_outputs",
     "write_mesh",
+    "write_png",
 ]
 
 log = logging.getLogger("mpt.infer")
@@ -106,7 +122,15 @@ class Predictor:
 
     @torch.inference_mode()
     def __call__(self, crops: torch.Tensor) -> dict[str, torch.Tensor]:
-        out = self.model(normalize_crops(crops, self.device))
+        return self.people(self.model(normalize_crops(crops, self.device)))
+
+    @torch.inference_mode()
+    def from_maps(self, maps: torch.Tensor) -> dict[str, torch.Tensor]:
+        """The same outputs from pose maps (B, 17, S, S) drawn from 2D keypoints (mpt.lifting), no pose network."""
+        return self.people(self.model.from_maps(maps.to(self.device)))
+
+    def people(self, out: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        """The model's outputs -> pelvis-relative vertices and joints, and the camera for them (class docstring)."""
         vertices = out["vertices"].float()  # (B, 6890, 3), the model's frame
         if not bool(torch.isfinite(vertices).all() and torch.isfinite(out["camera"]).all()):
             raise MptError("the model predicted NaN or inf values: its weights are damaged or training diverged; "
@@ -120,14 +144,15 @@ class Predictor:
                 "coco17": coco - pelvis[:, None], "camera": camera}  # fmt: skip
 
 
-def build_predictor(cfg: DictConfig) -> Predictor:
-    """:class:`Predictor` for ``cfg.checkpoint`` on ``cfg.device`` (auto | cpu | cuda)."""
+def build_predictor(cfg: DictConfig, pose_network: bool = True) -> tuple[Predictor, DictConfig]:
+    """:class:`Predictor` for ``cfg.checkpoint`` on ``cfg.device`` (auto | cpu | cuda), and the config merged with
+    the export's architecture; ``pose_network=False`` for keypoint lifting (no pose network is built or loaded)."""
     from mpt.engine.builders import load_image_model
     from mpt.engine.distributed import resolve_device
 
     device = resolve_device(cfg.device)
-    model, body, _ = load_image_model(cfg, device)
-    return Predictor(model, body, device)
+    model, body, mcfg = load_image_model(cfg, device, pose_network=pose_network)
+    return Predictor(model, body, device), mcfg
 
 
 # ------------------------------------------------------------------------------------------ images and boxes
@@ -135,10 +160,12 @@ def build_predictor(cfg: DictConfig) -> Predictor:
 
 @dataclass(frozen=True)
 class PersonBox:
-    """A person box ``[x, y, w, h]`` in COCO's continuous pixel coordinates, with the detector score if given."""
+    """A person box ``[x, y, w, h]`` in COCO's continuous pixel coordinates, with the detector score if given, and
+    for keypoint lifting the person's 17 COCO keypoints (17, 3) [x, y, score] in image pixels."""
 
-    xywh: tuple[float, float, float, float]
+    xywh: tuple[float, float, float, float] | None
     score: float | None = None
+    keypoints: np.ndarray | None = None
 
 
 def list_images(path: str | Path) -> tuple[list[Path], list[tuple[Path, str]]]:
@@ -171,7 +198,7 @@ def read_image(path: Path) -> np.ndarray | None:
     return None if img is None else cv2.cvtColor(img, cv2.COLOR_BGR2RGB)
 
 
-def _bbox(entry: dict[str, Any], path: Path, index: int) -> tuple[float, float, float, float]:
+def entry_bbox(entry: dict[str, Any], path: Path, index: int) -> tuple[float, float, float, float]:
     box = entry.get("bbox")
     try:
         x, y, w, h = (float(v) for v in box)  # type: ignore[union-attr]
@@ -187,20 +214,22 @@ def relative_name(path: Path, root: Path) -> str:
     return path.relative_to(root).as_posix() if path.is_relative_to(root) else path.name
 
 
-def read_boxes(path: str | Path, images: Sequence[Path], root: Path, min_score: float = 0.0
-               ) -> dict[Path, list[PersonBox]]:  # fmt: skip
-    """Person boxes per image from a boxes JSON file (formats in the module docstring).
+def read_entries(path: str | Path, what: str, keys: str) -> list[tuple[int, dict[str, Any], str]]:
+    """The person entries of a COCO-style JSON file: ``(index, entry, image name)`` for each person entry.
 
-    ``root`` is the images folder (file names are matched relative to it). Entries naming no listed image are
-    reported in one message; a malformed file or entry is an error naming the file and the entry.
+    The file is a results list or a COCO annotations file (module docstring); ``what`` names the file in messages
+    ("boxes", "keypoints") and ``keys`` the per-entry keys it needs. Entries of another category than person, and
+    crowd regions, are left out. The image name is the entry's ``file_name``, or its ``image_id`` (resolved through
+    an annotations file's ``images``). An unreadable file or an entry that is not an object or names no image is an
+    error naming the file and the entry.
     """
     path = Path(path)
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
-        raise MptError(f"boxes file {path} not found") from None
+        raise MptError(f"{what} file {path} not found") from None
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise MptError(f"boxes file {path} is not readable JSON ({exc})") from None
+        raise MptError(f"{what} file {path} is not readable JSON ({exc})") from None
     id_to_name: dict[str, str] = {}
     if isinstance(data, dict) and isinstance(data.get("annotations"), list):
         for img in data.get("images") or []:
@@ -210,32 +239,58 @@ def read_boxes(path: str | Path, images: Sequence[Path], root: Path, min_score: 
     elif isinstance(data, list):
         entries = data
     else:
-        raise MptError(f"boxes file {path}: expected a JSON list of {{'file_name' or 'image_id', 'bbox'}} entries "
+        raise MptError(f"{what} file {path}: expected a JSON list of {{'file_name' or 'image_id', {keys}}} entries "
                        "or a COCO annotations file (keys 'images', 'annotations')")  # fmt: skip
-    by_key: dict[str, Path] = {}
-    for img in images:  # relative path, base name, stem: the keys an entry may use
-        for key in (relative_name(img, root), img.name, img.stem):
-            by_key.setdefault(key, img)
-        if img.stem.isdigit():
-            by_key.setdefault(str(int(img.stem)), img)
-    boxes: dict[Path, list[PersonBox]] = {img: [] for img in images}
-    unmatched: list[str] = []
+    people = []
     for i, entry in enumerate(entries):
         if not isinstance(entry, dict):
-            raise MptError(f"{path}, entry {i}: expected an object with 'bbox', got {type(entry).__name__}")
+            raise MptError(f"{path}, entry {i}: expected an object with {keys}, got {type(entry).__name__}")
         if entry.get("category_id", COCO_PERSON) != COCO_PERSON or entry.get("iscrowd", 0):
-            continue
-        score = entry.get("score")
-        if score is not None and float(score) < min_score:
             continue
         if "file_name" in entry:
             name = str(entry["file_name"])
         elif "image_id" in entry:
             name = id_to_name.get(str(entry["image_id"]), str(entry["image_id"]))
         else:
-            raise MptError(f"{path}, entry {i}: needs 'file_name' or 'image_id' to say which image the box is in")
-        xywh = _bbox(entry, path, i)
-        img = by_key.get(name) or by_key.get(Path(name).name) or by_key.get(Path(name).stem)
+            raise MptError(f"{path}, entry {i}: needs 'file_name' or 'image_id' to say which image the person is in")
+        people.append((i, entry, name))
+    return people
+
+
+def image_keys(images: Sequence[Path], root: Path) -> dict[str, Path]:
+    """The names an entry may use for each image: its path relative to ``root``, its base name, its stem, and its
+    stem as an integer when it is one (COCO's ``000000397133.jpg`` is image_id 397133)."""
+    by_key: dict[str, Path] = {}
+    for img in images:
+        for key in (relative_name(img, root), img.name, img.stem):
+            by_key.setdefault(key, img)
+        if img.stem.isdigit():
+            by_key.setdefault(str(int(img.stem)), img)
+    return by_key
+
+
+def match_image(name: str, by_key: dict[str, Path]) -> Path | None:
+    """The image an entry's name refers to (see :func:`image_keys`), or None."""
+    return by_key.get(name) or by_key.get(Path(name).name) or by_key.get(Path(name).stem)
+
+
+def read_boxes(path: str | Path, images: Sequence[Path], root: Path, min_score: float = 0.0
+               ) -> dict[Path, list[PersonBox]]:  # fmt: skip
+    """Person boxes per image from a boxes JSON file (formats in the module docstring).
+
+    ``root`` is the images folder (file names are matched relative to it). Entries naming no listed image are
+    reported in one message; a malformed file or entry is an error naming the file and the entry.
+    """
+    path = Path(path)
+    by_key = image_keys(images, root)
+    boxes: dict[Path, list[PersonBox]] = {img: [] for img in images}
+    unmatched: list[str] = []
+    for i, entry, name in read_entries(path, "boxes", "'bbox'"):
+        score = entry.get("score")
+        if score is not None and float(score) < min_score:
+            continue
+        xywh = entry_bbox(entry, path, i)
+        img = match_image(name, by_key)
         if img is None:
             unmatched.append(name)
             continue
@@ -331,7 +386,10 @@ _COORDINATES = {
     "joints2d": "pixels of the input image, pixel centres at integers",
     "camera": "weak perspective (s, tx, ty) for the pelvis-relative 3D points: u = crop.center[0] + crop.size / 2 "
               "* s * (X + tx), v = crop.center[1] + crop.size / 2 * s * (Y + ty)",
-    "box": "[x, y, w, h], COCO convention (continuous coordinates; the image spans [0, W] x [0, H])",
+    "box": "[x, y, w, h], COCO convention (continuous coordinates; the image spans [0, W] x [0, H]); null when "
+           "keypoints were lifted without a box (the crop then frames the keypoints)",
+    "keypoints": "the input COCO-17 keypoints [x, y, score] (image pixels, as given) and, per keypoint, whether "
+                 "its heatmap was drawn (score >= min_keypoint_score)",
     "meshes": "same frame as joints3d; faces of the body model",
 }  # fmt: skip
 
@@ -341,25 +399,65 @@ def _rounded(t: torch.Tensor, digits: int) -> list:
 
 
 @dataclass
-class _Job:
-    """One image waiting for its people's predictions."""
+class Job:
+    """One image (for lifting without images: one image name of the keypoints file) waiting for predictions."""
 
-    path: Path
-    name: str
-    image: np.ndarray  # (H, W, 3) uint8 RGB
-    boxes: list[PersonBox]
-    center: torch.Tensor  # (K, 2) float64
-    size: torch.Tensor  # (K,) float64
-    crops: torch.Tensor  # (K, S, S, 3) uint8
+    path: Path  # the image file, or the image's name in the keypoints file
+    name: str  # output base name
+    image: np.ndarray | None  # (H, W, 3) uint8 RGB; None: no overlay
+    boxes: list[PersonBox]  # its K people
+    center: torch.Tensor  # (K, 2) float64 crop centres, image pixels
+    size: torch.Tensor  # (K,) float64 crop sides
+    inputs: dict[str, torch.Tensor]  # the K people's model inputs (crops, or keypoints), concatenated over jobs
+    rel_name: str  # the image as the JSON names it
 
 
-def _write_image_outputs(job: _Job, pred: dict[str, torch.Tensor], predictor: Predictor, out: Path,
-                         formats: Sequence[str], side_view: bool, rel_name: str) -> None:  # fmt: skip
-    """The overlay, mesh files and JSON of one image from its K people's predictions."""
+def run_jobs(jobs: Iterable[Job], predict: Callable[[dict[str, torch.Tensor]], dict[str, torch.Tensor]],
+             batch_size: int, write: Callable[[Job, dict[str, torch.Tensor]], None]) -> None:  # fmt: skip
+    """Predict the people of consecutive jobs in batches of ``batch_size`` (a batch spans images), then ``write``
+    each job with its own people's predictions, in order."""
+    pending: list[Job] = []
+
+    def flush() -> None:
+        if not pending:
+            return
+        inputs = {key: torch.cat([job.inputs[key] for job in pending]) for key in pending[0].inputs}
+        n = sum(len(job.boxes) for job in pending)
+        chunks = [predict({key: v[i : i + batch_size] for key, v in inputs.items()}) for i in range(0, n, batch_size)]
+        pred = {key: torch.cat([c[key] for c in chunks]) for key in chunks[0]}
+        first = 0
+        for job in pending:
+            k = len(job.boxes)
+            write(job, {key: value[first : first + k] for key, value in pred.items()})
+            first += k
+        pending.clear()
+
+    for job in jobs:
+        pending.append(job)
+        if sum(len(j.boxes) for j in pending) >= batch_size:
+            flush()
+    flush()
+
+
+def write_image_outputs(job: Job, pred: dict[str, torch.Tensor], predictor: Predictor, out: Path,
+                        formats: Sequence[str], side_view: bool, min_keypoint_score: float = 0.0) -> None:  # fmt: skip
+    """The overlay (when the job has its image), mesh files and JSON of one image from its K people's predictions.
+
+    People given with keypoints get them in the JSON and drawn on the overlay (mpt.vis.draw_keypoints), keypoints
+    scoring below ``min_keypoint_score`` marked as not used.
+    """
     dev = pred["vertices"].device
     center, size = job.center.to(dev, torch.float32), job.size.to(dev, torch.float32)
-    overlay = render_people(job.image, pred["vertices"], pred["camera"], center, size, predictor.faces, side_view)
-    write_png(out / f"{job.name}_overlay.png", overlay)
+    keypoints = [box.keypoints for box in job.boxes if box.keypoints is not None]
+    if job.image is not None:
+        overlay = render_people(job.image, pred["vertices"], pred["camera"], center, size, predictor.faces, side_view)
+        if keypoints:
+            from mpt.vis import draw_keypoints
+
+            kp = np.stack(keypoints)  # (K, 17, 3)
+            w = job.image.shape[1]
+            overlay[:, :w] = draw_keypoints(overlay[:, :w], kp[..., :2], kp[..., 2] >= min_keypoint_score)
+        write_png(out / f"{job.name}_overlay.png", overlay)
     uv_h36m = to_image_pixels(pred["h36m17"], pred["camera"], center, size)
     uv_coco = to_image_pixels(pred["coco17"], pred["camera"], center, size)
     faces = predictor.faces_np
@@ -370,7 +468,7 @@ def _write_image_outputs(job: _Job, pred: dict[str, torch.Tensor], predictor: Pr
         for fmt in formats:
             meshes[fmt] = f"{job.name}_{k}.{fmt}"
             write_mesh(out / meshes[fmt], vertices[k], faces)
-        person = {"box": [round(v, 3) for v in box.xywh],
+        person = {"box": None if box.xywh is None else [round(v, 3) for v in box.xywh],
                   "crop": {"center": _rounded(job.center[k], 3), "size": round(float(job.size[k]), 3)},
                   "camera": _rounded(pred["camera"][k], 6),
                   "joints3d": {"h36m17": _rounded(pred["h36m17"][k], 6), "coco17": _rounded(pred["coco17"][k], 6)},
@@ -378,71 +476,73 @@ def _write_image_outputs(job: _Job, pred: dict[str, torch.Tensor], predictor: Pr
                   "meshes": meshes}  # fmt: skip
         if box.score is not None:
             person["score"] = box.score
+        if box.keypoints is not None:
+            person["keypoints"] = {"input": box.keypoints.tolist(),
+                                   "used": (box.keypoints[:, 2] >= min_keypoint_score).tolist()}  # fmt: skip
         people.append(person)
-    h, w = job.image.shape[:2]
-    record = {"image": rel_name, "width": w, "height": h, "coordinates": _COORDINATES,
+    h, w = job.image.shape[:2] if job.image is not None else (None, None)
+    record = {"image": job.rel_name, "width": w, "height": h, "coordinates": _COORDINATES,
               "joint_names": {"h36m17": list(H36M_JOINT_NAMES), "coco17": list(COCO_KEYPOINT_NAMES)},
               "people": people}  # fmt: skip
     write_json_atomic(out / f"{job.name}.json", record, indent=1)
 
 
-def _check_infer_config(cfg: DictConfig) -> tuple[Path, list[str]]:
-    if cfg.images is None:
-        raise MptError("give the images: images=<an image file or a folder of images>")
+def check_outputs(cfg: DictConfig) -> list[str]:
+    """The checks of the options mpt-infer shares with keypoint lifting; returns the mesh formats."""
     if cfg.batch_size < 1:
         raise MptError(f"batch_size must be >= 1, got {cfg.batch_size}")
-    if not cfg.box_scale > 0:
-        raise MptError(f"box_scale must be > 0, got {cfg.box_scale}")
     formats = [str(f).lower() for f in cfg.formats]
     bad = [f for f in formats if f not in MESH_FORMATS]
     if bad:
         raise MptError(f"formats: {bad} not supported; choose from {list(MESH_FORMATS)} (or formats=[] for none)")
-    return Path(cfg.images), formats
+    return formats
+
+
+def _check_infer_config(cfg: DictConfig) -> tuple[Path, list[str]]:
+    if cfg.images is None:
+        raise MptError("give the images: images=<an image file or a folder of images> (or keypoints=<a COCO "
+                       "keypoint results file> to lift a detector's 2D keypoints)")  # fmt: skip
+    if not cfg.box_scale > 0:
+        raise MptError(f"box_scale must be > 0, got {cfg.box_scale}")
+    return Path(cfg.images), check_outputs(cfg)
+
+
+def images_and_root(images_arg: Path, out: str) -> tuple[list[Path], list[tuple[Path, str]], Path]:
+    """The images named by ``images=`` (:func:`list_images`), the skipped files, and the folder names are relative
+    to; ``out`` must be another folder."""
+    images, skipped = list_images(images_arg)
+    root = images_arg if images_arg.is_dir() else images_arg.parent
+    if Path(out).resolve() == root.resolve():
+        raise MptError(f"out={out} is the images folder: write the outputs to another folder (a rerun would "
+                       "read them as inputs)")  # fmt: skip
+    return images, skipped, root
 
 
 def infer(cfg: DictConfig) -> dict[str, Any]:
     """Run ``cfg.checkpoint`` on ``cfg.images`` and write the outputs to ``cfg.out`` (see the module docstring).
 
+    With ``cfg.keypoints`` the people come from a 2D keypoints file instead (:func:`mpt.lifting.infer.lift`).
     Returns {"out", "images" (written), "people", "skipped" [(path, reason)]}.
     """
+    if cfg.keypoints is not None:
+        from mpt.lifting.infer import lift
+
+        return lift(cfg)
     from tqdm import tqdm
     from tqdm.contrib.logging import logging_redirect_tqdm
 
     images_arg, formats = _check_infer_config(cfg)
-    images, skipped = list_images(images_arg)
-    root = images_arg if images_arg.is_dir() else images_arg.parent
+    images, skipped, root = images_and_root(images_arg, cfg.out)
     boxes = read_boxes(cfg.boxes, images, root, cfg.min_box_score) if cfg.boxes is not None else None
-    if Path(cfg.out).resolve() == root.resolve():
-        raise MptError(f"out={cfg.out} is the images folder: write the outputs to another folder (a rerun would "
-                       "read them as inputs)")  # fmt: skip
-    predictor = build_predictor(cfg)  # after the cheap checks: a typo in images= fails fast
+    predictor, _ = build_predictor(cfg)  # after the cheap checks: a typo in images= fails fast
     out = Path(cfg.out)
     out.mkdir(parents=True, exist_ok=True)
     names = output_names(images)
     for p, why in skipped:
         log.warning("skipping %s: %s", p, why)
     summary: dict[str, Any] = {"out": str(out), "images": 0, "people": 0, "skipped": list(skipped)}
-    pending: list[_Job] = []
 
-    def flush(bar: Any) -> None:
-        """Predict the pending images' people in batches of ``batch_size``, then write each image's outputs."""
-        if not pending:
-            return
-        crops = torch.cat([job.crops for job in pending])  # (N, S, S, 3)
-        chunks = [predictor(crops[i : i + cfg.batch_size]) for i in range(0, crops.shape[0], cfg.batch_size)]
-        pred = {key: torch.cat([c[key] for c in chunks]) for key in chunks[0]}
-        first = 0
-        for job in pending:
-            n = len(job.boxes)
-            mine = {key: value[first : first + n] for key, value in pred.items()}
-            first += n
-            _write_image_outputs(job, mine, predictor, out, formats, cfg.side_view, relative_name(job.path, root))
-            summary["images"] += 1
-            summary["people"] += n
-            bar.update(1)
-        pending.clear()
-
-    with logging_redirect_tqdm(), tqdm(total=len(images), desc="mpt-infer", unit="img") as bar:
+    def jobs(bar: Any) -> Iterator[Job]:
         for path in images:
             image = read_image(path)
             person_boxes: list[PersonBox] = []
@@ -461,10 +561,16 @@ def infer(cfg: DictConfig) -> dict[str, Any]:
                 continue
             xywh = torch.tensor([b.xywh for b in person_boxes], dtype=torch.float64)
             center, size = crop_boxes(xywh, cfg.box_scale)
-            pending.append(_Job(path, names[path], image, person_boxes, center, size,
-                                crop_people(image, center, size)))  # fmt: skip
-            if sum(len(job.boxes) for job in pending) >= cfg.batch_size:
-                flush(bar)
-        flush(bar)
+            yield Job(path, names[path], image, person_boxes, center, size,
+                      {"crops": crop_people(image, center, size)}, relative_name(path, root))  # fmt: skip
+
+    def write(job: Job, pred: dict[str, torch.Tensor], bar: Any) -> None:
+        write_image_outputs(job, pred, predictor, out, formats, cfg.side_view)
+        summary["images"] += 1
+        summary["people"] += len(job.boxes)
+        bar.update(1)
+
+    with logging_redirect_tqdm(), tqdm(total=len(images), desc="mpt-infer", unit="img") as bar:
+        run_jobs(jobs(bar), lambda x: predictor(x["crops"]), cfg.batch_size, lambda j, p: write(j, p, bar))
     print(f"wrote {summary['images']} images ({summary['people']} people) to {out}; skipped {len(summary['skipped'])}")
     return summary

@@ -39,3 +39,11 @@ for i in range(0, min(len(tsv), 12), 4):  # three of the rendered validation ima
 PYEOF
 .venv/bin/mpt-infer checkpoint="$OUT/finetune" images="$OUT/photos" out="$OUT/infer" paths.data_root="$DEMO"
 step "done: pictures in $OUT/views, overlays in $OUT/eval/vis and $OUT/infer, metrics in $OUT/eval/eval.json"
+
+# ---- mesh from 2D keypoints (mpt.lifting): self-contained, needs only the demo data and the pre-training export
+step "mesh from 2D keypoints: the pre-trained model lifts COCO-17 keypoints (demo labels + 2 px noise, as a detector)"
+$PY tools/keypoints_from_tsv.py --tsv "$DEMO/tsv/human3.6m" --split valid_protocol2 --count 3 --every 20 --noise 2 \
+  --out "$OUT/lift/keypoints.json" --images "$OUT/lift/images"
+.venv/bin/mpt-infer checkpoint="$OUT/pretrain" keypoints="$OUT/lift/keypoints.json" images="$OUT/lift/images" \
+  out="$OUT/lift/out" paths.data_root="$DEMO"
+step "done: meshes lifted from keypoints in $OUT/lift/out (overlays with the input keypoints: *_overlay.png)"

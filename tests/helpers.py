@@ -42,16 +42,17 @@ def assert_clear_error(res: subprocess.CompletedProcess, *needles: str) -> None:
         assert needle in res.stderr, f"{needle!r} not in:\n{res.stderr[-3000:]}"
 
 
-def make_export(assets, body, out: Path, cache: Path) -> Path:
-    """Export a freshly built tiny MPT + HigherHRNet-w32 whose camera head always says CAMERA (no training)."""
+def make_export(assets, body, out: Path, cache: Path, backbone: str = "higherhrnet_w32") -> Path:
+    """Export a freshly built tiny MPT + ``backbone`` whose camera head always says CAMERA (no training);
+    ``backbone="none"``: a pre-training export (no pose network)."""
     from mpt.engine.builders import build_model
     from mpt.engine.checkpoint import export_model
 
-    cfg = compose_config("finetune", ["model=tiny", "backbone=higherhrnet_w32", "input=heatmap56",
-                                      f"paths.smpl={assets.smpl_dir}", f"paths.h36m_regressor={assets.h36m_regressor}",
-                                      f"paths.cache={cache}"])  # fmt: skip
+    cfg = compose_config("finetune" if backbone != "none" else "pretrain",
+                         ["model=tiny", f"backbone={backbone}", "input=heatmap56", f"paths.smpl={assets.smpl_dir}",
+                          f"paths.h36m_regressor={assets.h36m_regressor}", f"paths.cache={cache}"])  # fmt: skip
     torch.manual_seed(0)
-    model, _ = build_model(cfg, body, with_backbone=True)
+    model, _ = build_model(cfg, body, with_backbone=backbone != "none")
     with torch.no_grad():
         model.camera_head.fc2.weight.zero_()
         model.camera_head.fc2.bias.copy_(torch.tensor(CAMERA))
@@ -60,6 +61,8 @@ def make_export(assets, body, out: Path, cache: Path) -> Path:
 
 
 def infer_config(assets, checkpoint, images, out, cache, *extra: str):
+    """An mpt-infer config for the demo body; ``images`` None: no images (keypoint lifting)."""
+    images = "null" if images is None else images
     return compose_config("infer", [f"checkpoint={checkpoint}", f"images={images}", f"out={out}", "device=cpu",
                                     f"paths.smpl={assets.smpl_dir}", f"paths.h36m_regressor={assets.h36m_regressor}",
                                     f"paths.cache={cache}", *extra])  # fmt: skip

@@ -67,7 +67,7 @@ from mpt.atomic import write_json_atomic, write_text_atomic
 from mpt.body import BodyModel, find_smpl_file
 from mpt.body.joints import COCO_KEYPOINT_NAMES, H36M_JOINT_NAMES
 from mpt.data.amass import find_amass_files, read_amass_sequence
-from mpt.data.joints24 import J24_NAMES, J24_PELVIS
+from mpt.data.joints24 import J24_COCO17, J24_NAMES, J24_PELVIS
 from mpt.data.tsv import write_tsv
 from mpt.errors import MptError
 from mpt.geometry import (
@@ -106,9 +106,6 @@ LOOK_AT_WORLD = (0.0, 0.0, 0.9)  # world point (m, z up) the window is centred o
 PLACEMENT_RADIUS_M = 0.25  # random horizontal offset of each subject / image from the volume centre
 AMBIENT = 0.5
 
-# J24 slots labelled in COCO (SPIN datasets/preprocess/coco.py maps the 17 COCO keypoints to these).
-_COCO_J24 = ("Nose", "L_Eye", "R_Eye", "L_Ear", "R_Ear", "L_Shoulder", "R_Shoulder", "L_Elbow", "R_Elbow",
-             "L_Wrist", "R_Wrist", "L_Hip", "R_Hip", "L_Knee", "R_Knee", "L_Ankle", "R_Ankle")  # fmt: skip
 # Where each J24 joint comes from: ("h36m", name), ("coco", name), ("thorax", ...), ("top", ...).
 _J24_SOURCE: dict[str, tuple[str, str]] = {
     "R_Ankle": ("h36m", "right_ankle"), "R_Knee": ("h36m", "right_knee"), "R_Hip": ("h36m", "right_hip"),
@@ -349,7 +346,7 @@ def _render_set(shots: list[_Shot], motions: list, cameras: CameraSet, body: Bod
     pose_c = poses.clone()
     pose_c[:, :3] = matrix_to_axis_angle(R @ axis_angle_to_matrix(poses[:, :3]))
     faces = body.faces
-    coco_slots = np.array([n in _COCO_J24 for n in J24_NAMES])
+    coco_slots = np.isin(np.arange(len(J24_NAMES)), J24_COCO17)  # J24 slots labelled in COCO
 
     img_rows, label_rows, hw_rows = [], [], []
     for b, shot in enumerate(shots):

@@ -29,6 +29,7 @@ from scipy.spatial import ConvexHull  # noqa: E402
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout without installing
 
 from mpt.atomic import atomic_path  # noqa: E402
+from mpt.body.joints import COCO_SKELETON  # noqa: E402
 from mpt.geometry import (  # noqa: E402
     CameraSet,
     matrix_to_axis_angle,
@@ -37,9 +38,6 @@ from mpt.geometry import (  # noqa: E402
 )
 from mpt.synthesis import SynthesisOptions, Synthesizer  # noqa: E402
 
-# COCO keypoint skeleton (the "skeleton" field of COCO's person category, made 0-based).
-COCO_SKELETON = ((15, 13), (13, 11), (16, 14), (14, 12), (11, 12), (5, 11), (6, 12), (5, 6), (5, 7), (6, 8),
-                 (7, 9), (8, 10), (1, 2), (0, 1), (0, 2), (1, 3), (2, 4), (3, 5), (4, 6))  # fmt: skip
 NUM_ORIGINAL = 4  # virtual_cameras(8): the 4 S1 cameras first, then the interpolated ones
 
 

@@ -43,6 +43,13 @@ COCO_KEYPOINT_NAMES: tuple[str, ...] = (
     "right_ankle",
 )  # fmt: skip
 
+# COCO keypoint skeleton: the "skeleton" field of COCO's person category, made 0-based.
+COCO_SKELETON: tuple[tuple[int, int], ...] = (
+    (15, 13), (13, 11), (16, 14), (14, 12), (11, 12), (5, 11), (6, 12), (5, 6), (5, 7), (6, 8), (7, 9), (8, 10),
+    (1, 2), (0, 1), (0, 2), (1, 3), (2, 4), (3, 5), (4, 6),
+)  # fmt: skip
+
+
 def flip_permutation(names: tuple[str, ...], left: str, right: str) -> tuple[int, ...]:
     """perm[i] = index of joint i's mirror image: names with ``left`` and ``right`` prefixes swapped."""
     index = {n: i for i, n in enumerate(names)}

@@ -18,6 +18,7 @@ import binascii
 import json
 import logging
 import os
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -161,6 +162,39 @@ def _flag(ann: dict, key: str) -> float:
         raise _BadRow(f"'{key}' is not 0/1") from None
 
 
+@dataclass(frozen=True)
+class _Label:
+    """One person dict of a label row, checked: box (center, scale), flags, J24 2D / 3D joints, SMPL, gender."""
+
+    center: np.ndarray  # (2,) pixels
+    scale: float  # box side / 200
+    has_2d: float
+    has_3d: float
+    has_smpl: float
+    j2d: np.ndarray  # (24, 3) x, y pixels, conf
+    j3d: np.ndarray  # (24, 4) camera frame, metres, conf
+    pose: np.ndarray  # (72,)
+    betas: np.ndarray  # (10,)
+    gender: int
+
+    @classmethod
+    def parse(cls, ann: dict) -> _Label:
+        center = _array(ann, "center", (2,), required=True)
+        try:
+            scale = float(ann["scale"])
+        except (KeyError, TypeError, ValueError):
+            raise _BadRow("missing or non-numeric 'scale'") from None
+        if not (np.isfinite(scale) and scale > 0):
+            raise _BadRow(f"'scale' must be a positive number, got {scale}")
+        has_2d, has_3d, has_smpl = _flag(ann, "has_2d_joints"), _flag(ann, "has_3d_joints"), _flag(ann, "has_smpl")
+        return cls(center, scale, has_2d, has_3d, has_smpl,
+                   j2d=_array(ann, "2d_joints", (24, 3), required=bool(has_2d)),
+                   j3d=_array(ann, "3d_joints", (24, 4), required=bool(has_3d)),
+                   pose=_array(ann, "pose", (72,), required=bool(has_smpl)),
+                   betas=_array(ann, "betas", (10,), required=bool(has_smpl)),
+                   gender=gender_code(ann.get("gender")))  # fmt: skip
+
+
 class MeshTSVDataset(Dataset):
     """Samples of one METRO TSV set; see the module docstring for the layout.
 
@@ -281,22 +315,33 @@ class MeshTSVDataset(Dataset):
         except (TSVError, OSError):
             return "<unreadable>"
 
-    def _read_row(self, row: int) -> tuple[np.ndarray, dict]:
-        """Decoded RGB image (H, W, 3) uint8 and the first person dict of ``row``."""
+    def _read_label(self, row: int) -> tuple[str, dict]:
+        """The image name and the first person dict of ``row``'s label."""
         try:
-            img_cols, label_cols = self.img_tsv[row], self.label_tsv[row]
+            label_cols = self.label_tsv[row]
         except TSVError as e:
             raise _BadRow(str(e)) from None
-        if len(img_cols) < 2 or len(label_cols) < 2:
-            raise _BadRow("row has fewer than 2 tab-separated columns")
-        if img_cols[0] != label_cols[0]:
-            raise _BadRow(f"img.tsv names it {img_cols[0]!r} but label.tsv {label_cols[0]!r}")
+        if len(label_cols) < 2:
+            raise _BadRow("label row has fewer than 2 tab-separated columns")
         try:
             people = json.loads(label_cols[1])
         except json.JSONDecodeError as e:
             raise _BadRow(f"label is not valid JSON ({e})") from None
         if not isinstance(people, list) or not people or not isinstance(people[0], dict):
             raise _BadRow("label must be a non-empty JSON list of person dicts")
+        return label_cols[0], people[0]
+
+    def _read_row(self, row: int) -> tuple[np.ndarray, dict]:
+        """Decoded RGB image (H, W, 3) uint8 and the first person dict of ``row``."""
+        name, ann = self._read_label(row)
+        try:
+            img_cols = self.img_tsv[row]
+        except TSVError as e:
+            raise _BadRow(str(e)) from None
+        if len(img_cols) < 2:
+            raise _BadRow("image row has fewer than 2 tab-separated columns")
+        if img_cols[0] != name:
+            raise _BadRow(f"img.tsv names it {img_cols[0]!r} but label.tsv {name!r}")
         try:
             data = base64.b64decode(img_cols[-1], validate=True)  # METRO reads the last column
         except (binascii.Error, ValueError) as e:
@@ -304,58 +349,67 @@ class MeshTSVDataset(Dataset):
         img = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR) if data else None
         if img is None:
             raise _BadRow("image bytes do not decode as JPEG/PNG")
-        return cv2.cvtColor(img, cv2.COLOR_BGR2RGB), people[0]
+        return cv2.cvtColor(img, cv2.COLOR_BGR2RGB), ann
 
     def _sample(self, row: int, p: AugParams) -> dict[str, torch.Tensor]:
         img, ann = self._read_row(row)
-        center = _array(ann, "center", (2,), required=True)
-        try:
-            scale = float(ann["scale"])
-        except (KeyError, TypeError, ValueError):
-            raise _BadRow("missing or non-numeric 'scale'") from None
-        if not (np.isfinite(scale) and scale > 0):
-            raise _BadRow(f"'scale' must be a positive number, got {scale}")
-        has_2d, has_3d, has_smpl = _flag(ann, "has_2d_joints"), _flag(ann, "has_3d_joints"), _flag(ann, "has_smpl")
-        j2d = _array(ann, "2d_joints", (24, 3), required=bool(has_2d))
-        j3d = _array(ann, "3d_joints", (24, 4), required=bool(has_3d))
-        pose = _array(ann, "pose", (72,), required=bool(has_smpl))
-        betas = _array(ann, "betas", (10,), required=bool(has_smpl))
-        gender = gender_code(ann.get("gender"))
-        size = scale * BOX_PIXELS_PER_SCALE * p.scale
-        S = self.img_size
-
+        label = _Label.parse(ann)
+        size = label.scale * BOX_PIXELS_PER_SCALE * p.scale
         # Image: crop (+ rotation), flip, pixel noise, [0, 1], ImageNet normalisation.
-        crop = crop_image(img, center, size, S, p.rot_deg)
+        crop = crop_image(img, label.center, size, self.img_size, p.rot_deg)
         if p.flip:
             crop = flip_image(crop)
         pixels = apply_pixel_noise(crop, p.pixel_noise)  # (S, S, 3) float32 in [0, 255]
         image = (torch.from_numpy(pixels).permute(2, 0, 1) / 255.0 - self._mean) / self._std
+        return {"image": image.float().contiguous(), **self._targets(label, size, p)}
 
+    def _targets(self, label: _Label, size: float, p: AugParams) -> dict[str, torch.Tensor]:
+        """The label tensors of an item whose crop is ``size`` pixels wide (module docstring), augmented by ``p``."""
+        S = self.img_size
         # 2D joints: the same affine map as the image, then [-1, 1] of the crop; flip mirrors x.
-        xy = points_to_crop(torch.from_numpy(j2d[None, :, :2]), torch.from_numpy(center[None]),
+        xy = points_to_crop(torch.from_numpy(label.j2d[None, :, :2]), torch.from_numpy(label.center[None]),
                             torch.tensor([size], dtype=torch.float64), S, p.rot_deg)[0]  # fmt: skip
-        joints2d = torch.cat([crop_to_normalized(xy, S), torch.from_numpy(j2d[:, 2:])], dim=1)  # (24, 3)
+        joints2d = torch.cat([crop_to_normalized(xy, S), torch.from_numpy(label.j2d[:, 2:])], dim=1)  # (24, 3)
         # 3D joints: relative to the pelvis, rotated about the camera z axis like the image.
-        joints3d = torch.from_numpy(j3d.copy())
+        joints3d = torch.from_numpy(label.j3d.copy())
         joints3d[:, :3] -= joints3d[J24_PELVIS, :3].clone()
         joints3d = rotate_joints3d(joints3d, p.rot_deg)
-        pose_t = rotate_global_orient(torch.from_numpy(pose), p.rot_deg) if p.rot_deg else torch.from_numpy(pose)
+        pose_t = torch.from_numpy(label.pose)
+        pose_t = rotate_global_orient(pose_t, p.rot_deg) if p.rot_deg else pose_t
         if p.flip:
             joints2d = flip_joints(joints2d, J24_FLIP_PERM)
             joints3d = flip_joints(joints3d, J24_FLIP_PERM)
             pose_t = flip_smpl_pose(pose_t)
         j14 = list(J24_TO_J14)
         return {
-            "image": image.float().contiguous(),
             "joints2d": joints2d[j14].float(),
             "joints3d": joints3d[j14].float(),
             "pose": pose_t.float(),
-            "betas": torch.from_numpy(betas).float(),
-            "has_2d": torch.tensor(has_2d, dtype=torch.float32),
-            "has_3d": torch.tensor(has_3d, dtype=torch.float32),
-            "has_smpl": torch.tensor(has_smpl, dtype=torch.float32),
-            "gender": torch.tensor(gender, dtype=torch.long),
+            "betas": torch.from_numpy(label.betas).float(),
+            "has_2d": torch.tensor(label.has_2d, dtype=torch.float32),
+            "has_3d": torch.tensor(label.has_3d, dtype=torch.float32),
+            "has_smpl": torch.tensor(label.has_smpl, dtype=torch.float32),
+            "gender": torch.tensor(label.gender, dtype=torch.long),
         }
+
+    def labels(self, index: int) -> dict[str, torch.Tensor]:
+        """Item ``index``'s labels, read without its image and never augmented: the keys of an item except
+        ``image``, plus the raw 2D labels ``joints2d_px`` (24, 3) (J24 x, y in image pixels, conf) and the crop
+        box, ``center`` (2,) and ``box_size`` () = scale * 200 pixels (float64).
+
+        For lifting 2D keypoints (mpt.lifting), where the image is not needed. A malformed label is an
+        :class:`ImageSetError` naming the row.
+        """
+        row = int(self.rows[index])
+        try:
+            _, ann = self._read_label(row)
+            label = _Label.parse(ann)
+        except _BadRow as e:
+            raise ImageSetError(f"image set '{self.name}' ({self.folder}, split '{self.split}'): row {row} (image "
+                                f"{self._safe_key(row)}): {e}") from None  # fmt: skip
+        size = label.scale * BOX_PIXELS_PER_SCALE
+        return {**self._targets(label, size, AugParams()), "joints2d_px": torch.from_numpy(label.j2d),
+                "center": torch.from_numpy(label.center), "box_size": torch.tensor(size, dtype=torch.float64)}
 
     def __repr__(self) -> str:
         return f"MeshTSVDataset(name='{self.name}', folder='{self.folder}', split='{self.split}', items={len(self)})"

@@ -1,16 +1,19 @@
 """METRO's 24-joint label order (J24), its 14 evaluation joints and the left/right permutations used by flipping.
 
 Sources: microsoft/MeshTransformer metro/modeling/data/config.py (J24_NAME, J24_TO_J14) and
-metro/utils/image_ops.py (flip_kp's J24 permutation, flip_pose's SMPL permutation). The permutations are derived
+metro/utils/image_ops.py (flip_kp's J24 permutation, flip_pose's SMPL permutation); the J24 slots of COCO's 17
+keypoints from SPIN's datasets/preprocess/coco.py (nkolot/SPIN), which writes COCO labels into these slots. The permutations are derived
 here from the joint names (swap the left/right prefix) rather than typed in; the tests compare them with METRO's lists.
 """
 
 from __future__ import annotations
 
-from mpt.body.joints import SMPL_JOINT_NAMES, flip_permutation
+from mpt.body.joints import COCO_KEYPOINT_NAMES, SMPL_JOINT_NAMES, flip_permutation
 
 __all__ = [
+    "COCO_J24_NAMES",
     "J14_FLIP_PERM",
+    "J24_COCO17",
     "J24_FLIP_PERM",
     "J24_NAMES",
     "J24_PELVIS",
@@ -28,6 +31,14 @@ J24_NAMES: tuple[str, ...] = (
 # The 14 joints evaluated and supervised in 3D (the J14 order of mpt.body.joints.J14_JOINT_NAMES).
 J24_TO_J14: tuple[int, ...] = (0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 18)
 J24_PELVIS: int = J24_NAMES.index("Pelvis")  # 14: METRO subtracts it from the 3D labels
+
+# The J24 names of COCO's 17 keypoints, in COCO order (mpt.body.joints.COCO_KEYPOINT_NAMES), and their J24 slots:
+# a label row's COCO-17 keypoints are ``2d_joints[J24_COCO17]``.
+COCO_J24_NAMES: tuple[str, ...] = tuple(
+    ("L_" if n.startswith("left_") else "R_" if n.startswith("right_") else "") + n.split("_")[-1].capitalize()
+    for n in COCO_KEYPOINT_NAMES
+)
+J24_COCO17: tuple[int, ...] = tuple(J24_NAMES.index(n) for n in COCO_J24_NAMES)
 
 
 J24_FLIP_PERM: tuple[int, ...] = flip_permutation(J24_NAMES, "L_", "R_")

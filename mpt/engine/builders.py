@@ -160,14 +160,16 @@ def load_export_into(model: MPTModel, export: Export, hint: str) -> None:
                        f"{missing[:5]}, unexpected {unexpected[:5]}); {hint}")  # fmt: skip
 
 
-def load_image_model(cfg: DictConfig, device: torch.device, export: Export | None = None
-                     ) -> tuple[MPTModel, BodyModel, DictConfig]:  # fmt: skip
+def load_image_model(cfg: DictConfig, device: torch.device, export: Export | None = None,
+                     pose_network: bool = True) -> tuple[MPTModel, BodyModel, DictConfig]:  # fmt: skip
     """Body model and image model (backbone included) of the export ``cfg.checkpoint``, in eval mode.
 
     ``export``: the export already read by :func:`mpt.engine.checkpoint.load_exported` (read here when None).
     The architecture (model, input, body, and a trained backbone) comes from the export's config; paths, device and
     ``backbone.weights`` from ``cfg``. A pre-training export has no pose-network weights: its backbone then comes
-    from ``cfg.backbone.weights`` (the paper's Table 2 protocol). Returns (model, body, the merged config).
+    from ``cfg.backbone.weights`` (the paper's Table 2 protocol). ``pose_network=False`` builds the model without
+    any pose network, for pose maps drawn from 2D keypoints (mpt.lifting): a fine-tuned export's pose-network
+    weights are then left unread, and a pre-training export needs none. Returns (model, body, the merged config).
     """
     export = load_exported(cfg.checkpoint) if export is None else export
     try:
@@ -176,8 +178,12 @@ def load_image_model(cfg: DictConfig, device: torch.device, export: Export | Non
         raise MptError(f"{export.folder / 'config.yaml'} does not fit this version's config schema ({exc}); "
                        "export the model again with this version of mpt") from None  # fmt: skip
     body = build_body_model(mcfg).to(device)
-    model, _ = build_model(mcfg, body, with_backbone=True)
+    model, _ = build_model(mcfg, body, with_backbone=pose_network)
+    if not pose_network:
+        export = export._replace(state={k: v for k, v in export.state.items() if not k.startswith("backbone.")})
     load_export_into(model, export, "was it exported by another version or with other model options?")
+    if not pose_network:
+        return model.to(device).eval(), body, mcfg
     if not any(k.startswith("backbone.") for k in export.state) and mcfg.backbone.weights is None:
         raise MptError(f"{export.folder} holds no pose-network weights (a pre-training export) and backbone.weights "
                        "is not set: give the COCO keypoint checkpoint, e.g. "

@@ -10,6 +10,7 @@ own regressed pelvis, averaged over the samples with SMPL labels.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -31,11 +32,14 @@ PROTOCOL = ("Human3.6M protocol 2 (METRO): S9+S11, camera 60457274, every 5th fr
 
 @torch.no_grad()
 def mesh_errors(model: torch.nn.Module, loader: Any, body: Any, device: torch.device,
-                dtype: torch.dtype = torch.float32, max_batches: int | None = None) -> dict[str, float]:  # fmt: skip
+                dtype: torch.dtype = torch.float32, max_batches: int | None = None,
+                predict: Callable[[dict[str, torch.Tensor]], dict[str, torch.Tensor]] | None = None
+                ) -> dict[str, float]:  # fmt: skip
     """Summed per-sample errors over this rank's loader, reduced over ranks -> means (mm) and the count.
 
     MPJPE / PA-MPJPE average the samples with 3D joints (``count``; METRO drops rows with has_3d_joints = 0), PVE
-    those with SMPL labels.
+    those with SMPL labels. ``predict``: the model's outputs for a batch, for batches without images (default:
+    ``model(batch["image"])``).
     """
     sums = torch.zeros(4, dtype=torch.float64, device=device)  # mpjpe, pa_mpjpe, pve, n_with_smpl
     count = torch.zeros(1, dtype=torch.float64, device=device)  # samples with 3D joints
@@ -44,7 +48,7 @@ def mesh_errors(model: torch.nn.Module, loader: Any, body: Any, device: torch.de
         if max_batches is not None and b >= max_batches:
             break
         batch = to_device(batch, device)
-        pred = model(batch["image"].to(dtype))
+        pred = model(batch["image"].to(dtype)) if predict is None else predict(batch)
         vertices = pred["vertices"].float()
         has_3d = batch["has_3d"] > 0
         if has_3d.any():
@@ -79,9 +83,17 @@ def evaluate(cfg: DictConfig) -> dict[str, Any]:
     *_, export, dataset = check_inputs(*body_checks(cfg), lambda: load_exported(cfg.checkpoint),
                                        lambda: build_image_set(cfg.data, train=False, seed=cfg.seed))  # fmt: skip
     dist = setup_distributed(cfg.device)
-    model, body, mcfg = load_image_model(cfg, dist.device, export)
-    loader = eval_loader(dataset, cfg.batch_size, dist.rank, dist.world_size, mcfg.train.num_workers)
-    metrics = mesh_errors(model, loader, body, dist.device)
+    lifted = None
+    if cfg.keypoints is None:
+        model, body, mcfg = load_image_model(cfg, dist.device, export)
+    else:  # 2D keypoints drawn as pre-training draws them, no pose network (mpt.lifting)
+        from mpt.lifting.rows import LiftedRows
+
+        model, body, mcfg = load_image_model(cfg, dist.device, export, pose_network=False)
+        lifted = LiftedRows(cfg, mcfg, model, dataset, dist.device)
+    rows = dataset if lifted is None else lifted.rows
+    loader = eval_loader(rows, cfg.batch_size, dist.rank, dist.world_size, mcfg.train.num_workers)
+    metrics = mesh_errors(model, loader, body, dist.device, predict=None if lifted is None else lifted.predict)
     if metrics["count"] == 0:
         raise MptError(f"{cfg.data.tsv}/{cfg.data.split}: no row has 3D joints (has_3d_joints = 0 everywhere), so "
                        "there is nothing to measure MPJPE on; evaluate on a set with 3D labels (e.g. Human3.6M "
@@ -90,13 +102,20 @@ def evaluate(cfg: DictConfig) -> dict[str, Any]:
               "checkpoint": str(Path(cfg.checkpoint).resolve()),
               "checkpoint_sha256": export.sha256,
               "backbone": mcfg.backbone.name, "pretrain_only": export.config.backbone.name == "none"}  # fmt: skip
+    if lifted is not None:
+        result.update(backbone="none (2D keypoints lifted)", keypoints=lifted.summary)
     if dist.is_main:
         out = Path(cfg.paths.output_dir) / "eval.json"
         write_json_atomic(out, result)
         print(PROTOCOL)
+        if lifted is not None:
+            print(f"2D keypoints: {cfg.keypoints}, lifted without a pose network, each row cropped with the set's box; "
+                  f"{lifted.summary['rows']} rows, left out: {lifted.summary['skipped'] or 'none'}")  # fmt: skip
         print(format_table(cfg.data.name, metrics))
         print(f"wrote {out}")
-        if cfg.vis > 0:
+        if cfg.vis > 0 and lifted is not None:
+            lifted.write_overlays(body, Path(cfg.paths.output_dir) / "vis", cfg.vis)
+        elif cfg.vis > 0:
             from mpt.engine.visualize import write_overlays
 
             write_overlays(model, dataset, body, Path(cfg.paths.output_dir) / "vis", cfg.vis, dist.device)

@@ -17,6 +17,7 @@ from .crop import (
     normalized_to_crop,
     points_from_crop,
     points_to_crop,
+    square_box,
 )
 from .procrustes import procrustes_transform, similarity_procrustes
 from .projection import project_points, project_world_points, world_to_camera
@@ -44,6 +45,7 @@ __all__ = [
     "normalized_to_crop",
     "points_from_crop",
     "points_to_crop",
+    "square_box",
     "procrustes_transform",
     "similarity_procrustes",
     "project_points",

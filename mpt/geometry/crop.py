@@ -24,6 +24,7 @@ import torch
 
 __all__ = [
     "bbox_from_points",
+    "square_box",
     "jitter_boxes",
     "points_to_crop",
     "points_from_crop",
@@ -32,6 +33,11 @@ __all__ = [
     "crop_affine",
     "crop_image",
 ]
+
+
+def square_box(lo: torch.Tensor, hi: torch.Tensor, scale: float) -> tuple[torch.Tensor, torch.Tensor]:
+    """The square box of an extent (..., 2) corners ``lo``, ``hi``: its middle and ``scale`` x its longer side."""
+    return (lo + hi) / 2, scale * (hi - lo).amax(dim=-1)
 
 
 def bbox_from_points(
@@ -58,9 +64,8 @@ def bbox_from_points(
     mask = valid.unsqueeze(-1)  # (B, N, 1)
     lo = torch.where(mask, p2d, torch.full_like(p2d, math.inf)).amin(dim=1)  # (B, 2)
     hi = torch.where(mask, p2d, torch.full_like(p2d, -math.inf)).amax(dim=1)
-    center = (lo + hi) / 2
-    size = (scale * (hi - lo).amax(dim=-1)).clamp_min(min_size)
-    return center, size
+    center, size = square_box(lo, hi, scale)
+    return center, size.clamp_min(min_size)
 
 
 def jitter_boxes(

@@ -88,21 +88,25 @@ class MPTModel(nn.Module):
             self.backbone.eval()
         return self
 
-    def _validate(self, inputs: Tensor) -> None:
+    def _validate(self, inputs: Tensor, maps_given: bool) -> None:
         """Shape always; finiteness when ``check_inputs`` (it synchronises with the device)."""
-        channels = 3 if self.backbone is not None else self.encoder.in_channels
-        what = "images" if self.backbone is not None else "heatmaps/masks"
+        images = self.backbone is not None and not maps_given
+        channels = 3 if images else self.encoder.in_channels
+        what = "images" if images else "heatmaps/masks"
         if inputs.ndim != 4 or inputs.shape[1] != channels:
             raise ValueError(f"MPT expects {what} of shape (B, {channels}, H, W), got {tuple(inputs.shape)}")
         if self.check_inputs and not torch.isfinite(inputs).all():
             raise ValueError(f"MPT input {what} contain NaN or inf values: check the data pipeline")
 
-    def forward(self, inputs: Tensor, mvm_mask: Tensor | None = None) -> dict[str, Tensor]:
-        """Regress joints, the three mesh resolutions, the camera and 2D joints (see class docstring)."""
-        self._validate(inputs)
+    def forward(self, inputs: Tensor, mvm_mask: Tensor | None = None, maps_given: bool = False) -> dict[str, Tensor]:
+        """Regress joints, the three mesh resolutions, the camera and 2D joints (see class docstring).
+
+        ``maps_given``: ``inputs`` are pose maps even though the model has a backbone (see :meth:`from_maps`).
+        """
+        self._validate(inputs, maps_given)
         out: dict[str, Tensor] = {}
         maps = inputs
-        if self.backbone is not None:
+        if self.backbone is not None and not maps_given:
             maps = self.backbone.heatmaps(inputs, self.heatmap_size)
             out["heatmaps"] = maps
             if self.encoder.in_channels == 1:  # mask-input model (Table 4): keypoint maps merged into one channel
@@ -118,3 +122,9 @@ class MPTModel(nn.Module):
         if mask is not None:
             out["mvm_mask"] = mask
         return out
+
+    def from_maps(self, maps: Tensor) -> dict[str, Tensor]:
+        """The model from pose maps (B, C, S, S) drawn from 2D keypoints, with or without a backbone: the backbone
+        (a fine-tuned model's pose network) is skipped, as in pre-training. Keys as :meth:`forward` without a
+        backbone."""
+        return self(maps, maps_given=True)

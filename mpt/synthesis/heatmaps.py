@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import torch
 
-__all__ = ["crop_to_map", "gaussian_heatmaps", "inside_map"]
+from mpt.geometry.crop import points_to_crop
+
+__all__ = ["crop_to_map", "gaussian_heatmaps", "inside_map", "person_heatmaps"]
 
 
 def crop_to_map(points: torch.Tensor, crop_size: int, size: int) -> torch.Tensor:
@@ -56,3 +58,19 @@ def gaussian_heatmaps(
     gx = g[:, :, 0] * on.unsqueeze(-1).to(g.dtype)  # (B, J, S)
     gy = g[:, :, 1]
     return torch.mul(gy.unsqueeze(-1), gx.unsqueeze(-2), out=out)  # (B, J, S_y, S_x)
+
+
+def person_heatmaps(
+    points: torch.Tensor, center: torch.Tensor, side: torch.Tensor, drawn: torch.Tensor, size: int, sigma: float,
+    out: torch.Tensor | None = None,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """The keypoint heatmaps of people in their square boxes: what pre-training feeds the model.
+
+    points (B, J, 2) image pixels, center (B, 2) and side (B,) the boxes in the same pixels (mpt.geometry.crop),
+    drawn (B, J) bool: whether a keypoint gets its Gaussian (False: an all-zero map, as for a keypoint that is not
+    seen or that masked heatmap modeling removed). Returns the maps (B, J, size, size) and the keypoints in map
+    pixels (B, J, 2). Pre-training (:meth:`mpt.synthesis.Synthesizer.render`) and lifting a detector's keypoints
+    (mpt.lifting) both draw through this function, so the same keypoints in the same box give the same maps.
+    """
+    map_points = points_to_crop(points, center, side, size)  # (B, J, 2)
+    return gaussian_heatmaps(map_points, drawn, size, sigma, out=out), map_points

@@ -48,9 +48,10 @@ from mpt.geometry import (
     points_to_crop,
     project_points,
     rotation_about_axis,
+    square_box,
 )
 from mpt.masking import COUNTS, random_uniform
-from mpt.synthesis.heatmaps import gaussian_heatmaps, inside_map
+from mpt.synthesis.heatmaps import inside_map, person_heatmaps
 from mpt.synthesis.masking import keep_masks
 from mpt.synthesis.masks import rasterize_mask
 
@@ -323,7 +324,8 @@ class Synthesizer:
         Returns float32 tensors on the body's device:
           inputs (B, 17 | 1, S, S) heatmaps or mask; joints3d (B, 14, 3) J14 and vertices (B, V, 3) in the
           camera frame minus the Human3.6M pelvis (metres); joints2d (B, 14, 2) and keypoints2d (B, 17, 2)
-          projected and normalised to [-1, 1] of the crop; visible (B, 17) bool (in front of the camera, inside
+          projected and normalised to [-1, 1] of the crop; keypoints_px (B, 17, 2) the same COCO keypoints in
+          camera image pixels (what a 2D detector would report); visible (B, 17) bool (in front of the camera, inside
           its image and inside the crop); kept (B, 17) bool (masked heatmap modeling); camera_idx (B,);
           and, for re-projection and drawing: pelvis (B, 3) camera frame, K (B, 3, 3), box_center (B, 2) and
           box_size (B,) in camera image pixels.
@@ -372,8 +374,8 @@ class Synthesizer:
                 f"(cameras {idx[rows[:10]].tolist()}): the camera set or volume_center does not look at the body"
             )
         pix_kp = project_points(torch.cat((coco, j14), dim=1), K, dist)  # (B, 31, 2)
-        # The box of mpt.geometry.crop.bbox_from_points (middle of the points' extent, crop_scale x its longer
-        # side); every vertex is valid here (checked above), so its masking is not needed.
+        # The box: mpt.geometry.crop.square_box of the projected vertices' extent (its middle, crop_scale x its
+        # longer side); every vertex is valid here (checked above).
         if dist is None and opt.kind == "heatmap" and self._zero_skew:
             # A pinhole without skew is increasing in x/z (u = fx x/z + cx) and in y/z: project only the extremes.
             # Saves ~6 passes over (B, V) per batch (the maps then need no per-vertex pixels).
@@ -385,8 +387,7 @@ class Synthesizer:
         else:
             pix_v = project_points(verts_cam, K, dist)  # (B, V, 2) camera image pixels
             lo, hi = pix_v.amin(dim=1), pix_v.amax(dim=1)  # (B, 2) each
-        box_c = (lo + hi) / 2
-        box_s = opt.crop_scale * (hi - lo).amax(dim=-1)
+        box_c, box_s = square_box(lo, hi, opt.crop_scale)
         box_c = box_c + params.box_shift * box_s.unsqueeze(-1)
         box_s = box_s * params.box_scale
         kp_n = crop_to_normalized(points_to_crop(pix_kp, box_c, box_s, opt.crop_size), opt.crop_size)  # (B, 31, 2)
@@ -395,21 +396,23 @@ class Synthesizer:
         wh = cams.image_size[idx].to(pix_kp.dtype)  # (B, 2)
         pix_coco = pix_kp[:, :NUM_KEYPOINTS]
         in_image = ((pix_coco >= -0.5) & (pix_coco < wh.unsqueeze(1) - 0.5)).all(dim=-1)
-        kp_map = points_to_crop(pix_coco, box_c, box_s, opt.size)  # (B, 17, 2) map pixels
-        visible = (coco[..., 2] > 0) & in_image & inside_map(kp_map, opt.size)
+        seen = (coco[..., 2] > 0) & in_image  # (B, 17) in front of the camera and inside its image
         if opt.kind == "heatmap":
-            inputs = gaussian_heatmaps(kp_map, visible & params.kept, opt.size, opt.sigma, out=out)
+            inputs, kp_map = person_heatmaps(pix_coco, box_c, box_s, seen & params.kept, opt.size, opt.sigma, out=out)
         else:
             assert pix_v is not None
+            kp_map = points_to_crop(pix_coco, box_c, box_s, opt.size)  # (B, 17, 2) map pixels
             v_map = points_to_crop(pix_v, box_c, box_s, opt.size)  # (B, V, 2)
             inputs = rasterize_mask(v_map, self.body.faces, opt.size)
             inputs = inputs if out is None else out.copy_(inputs)
+        visible = seen & inside_map(kp_map, opt.size)
         return {
             "inputs": inputs,
             "joints3d": j14 - pelvis.unsqueeze(1),
             "vertices": torch.sub(verts_cam, pelvis.unsqueeze(1), out=torch.empty(vertices.shape, device=dev)),
             "joints2d": joints2d,
             "keypoints2d": keypoints2d,
+            "keypoints_px": pix_coco,
             "visible": visible,
             "kept": params.kept,
             "camera_idx": idx,

@@ -47,23 +47,11 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
+from timing import best_times  # noqa: E402  (scripts/bench/timing.py)
+
 from mpt.config import compose_config  # noqa: E402
 from mpt.engine.builders import build_body_model, build_model  # noqa: E402
 from mpt.inference import CROP_SIZE, Predictor, normalize_crops  # noqa: E402
-
-
-def best_times(fns: dict[str, Callable[[], object]], iters: int) -> dict[str, float]:
-    """Seconds of the fastest of ``iters`` calls of each function: one untimed warm-up call each, then the
-    functions take turns (round robin), so load from other processes falls on all of them alike."""
-    for fn in fns.values():
-        fn()
-    times: dict[str, list[float]] = {name: [] for name in fns}
-    for _ in range(iters):
-        for name, fn in fns.items():
-            start = time.perf_counter()
-            fn()
-            times[name].append(time.perf_counter() - start)
-    return {name: min(t) for name, t in times.items()}
 
 
 def gflops(model: torch.nn.Module) -> float:
@@ -80,14 +68,14 @@ def gflops(model: torch.nn.Module) -> float:
 def output_cost(predictor: Predictor, out: Path, iters: int) -> float:
     """Seconds per image of mpt-infer's outputs for one person in a 640 x 480 image (render + files), through the
     same function mpt-infer calls."""
-    from mpt.inference import PersonBox, _Job, _write_image_outputs, crop_boxes, crop_people
+    from mpt.inference import Job, PersonBox, crop_boxes, crop_people, write_image_outputs
 
     image = np.random.default_rng(0).integers(0, 256, (480, 640, 3), dtype=np.uint8)
     box = PersonBox((0.0, 0.0, 640.0, 480.0))
     center, size = crop_boxes(torch.tensor([box.xywh], dtype=torch.float64), 1.2)
-    job = _Job(Path("x.jpg"), "x", image, [box], center, size, crop_people(image, center, size))
-    pred = predictor(job.crops)
-    write = partial(_write_image_outputs, job, pred, predictor, out, ["obj", "ply"], True, "x.jpg")
+    job = Job(Path("x.jpg"), "x", image, [box], center, size, {"crops": crop_people(image, center, size)}, "x.jpg")
+    pred = predictor(job.inputs["crops"])
+    write = partial(write_image_outputs, job, pred, predictor, out, ["obj", "ply"], True)
     return best_times({"outputs": write}, iters)["outputs"]
 
 

@@ -25,3 +25,17 @@ def best_ms(fn: Callable[[], object], device: torch.device, repeats: int, warmup
     for _ in range(warmup):
         fn()
     return min(timed_ms(fn, device) for _ in range(repeats))
+
+
+def best_times(fns: dict[str, Callable[[], object]], iters: int) -> dict[str, float]:
+    """Seconds of the fastest of ``iters`` calls of each function: one untimed warm-up call each, then the
+    functions take turns (round robin), so load from other processes falls on all of them alike (CPU only)."""
+    for fn in fns.values():
+        fn()
+    times: dict[str, list[float]] = {name: [] for name in fns}
+    for _ in range(iters):
+        for name, fn in fns.items():
+            start = time.perf_counter()
+            fn()
+            times[name].append(time.perf_counter() - start)
+    return {name: min(t) for name, t in times.items()}

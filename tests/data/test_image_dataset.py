@@ -122,6 +122,16 @@ def test_eval_sample_by_hand(good_set: Path) -> None:
     assert np.abs(got[~inside & (yy < -1)]).max() < 1e-3  # outside the source: black
 
 
+def test_labels_without_the_image_are_the_eval_item_plus_raw_2d_and_box(good_set: Path) -> None:
+    ds = MeshTSVDataset(good_set, "train", train=True, seed=0)  # labels() never augments, even for training
+    labels, item = ds.labels(1), ds.load(1, AugParams())
+    for key in ("joints2d", "joints3d", "pose", "betas", "has_2d", "has_3d", "has_smpl", "gender"):
+        assert torch.equal(labels[key], item[key]), key
+    np.testing.assert_array_equal(labels["joints2d_px"].numpy(), joints(1)[0])  # the label's pixels, as written
+    np.testing.assert_array_equal(labels["center"].numpy(), CENTER)
+    assert float(labels["box_size"]) == SCALE * 200.0 and "image" not in labels
+
+
 def test_bright_pixel_lands_on_the_augmented_joint(tmp_path: Path) -> None:
     j2d, _ = joints(0)
     write_set(tmp_path, "train", [("blob.jpg", encode(blob_image(j2d[L_WRIST, :2])), json.dumps([person(0)]))])
@@ -193,6 +203,9 @@ def test_bad_rows_are_skipped_with_one_warning(tmp_path: Path, caplog) -> None:
     assert "row 3" in messages[1] and "r3.jpg" in messages[1] and "JSON" in messages[1]
     assert "row 4" in messages[2] and "NaN" in messages[2]
     assert ds[5]["betas"][0].item() == 5.0 and ds[0]["betas"][0].item() == 0.0
+    assert ds.labels(1)["betas"][0].item() == 1.0  # labels() reads no image: row 1's label is fine
+    with pytest.raises(ImageSetError, match="'broken' .* row 4 .*r4.jpg.*NaN"):
+        ds.labels(4)
 
 
 def test_all_rows_bad_is_an_error(tmp_path: Path) -> None:

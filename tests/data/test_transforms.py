@@ -14,7 +14,7 @@ from scipy.stats import norm
 from mpt.body import BodyModel
 from mpt.body.joints import COCO_FLIP_INDEX
 from mpt.body.smpl_file import save_smpl_pickle
-from mpt.data.joints24 import J14_FLIP_PERM, J24_FLIP_PERM, J24_NAMES, J24_TO_J14, SMPL_FLIP_PERM
+from mpt.data.joints24 import J14_FLIP_PERM, J24_COCO17, J24_FLIP_PERM, J24_NAMES, J24_TO_J14, SMPL_FLIP_PERM
 from mpt.data.transforms import (
     AugParams,
     apply_pixel_noise,
@@ -43,6 +43,8 @@ def test_permutations_match_metro() -> None:
     assert [J24_NAMES[i] for i in J24_TO_J14][-2:] == ["Neck", "Head"] and J24_NAMES[14] == "Pelvis"
     # HigherHRNet lib/dataset/transforms/transforms.py FLIP_CONFIG['COCO']
     assert list(COCO_FLIP_INDEX) == [0, 2, 1, 4, 3, 6, 5, 8, 7, 10, 9, 12, 11, 14, 13, 16, 15]
+    # SPIN datasets/preprocess/coco.py joints_idx: where COCO's 17 keypoints go in J24
+    assert list(J24_COCO17) == [19, 20, 21, 22, 23, 9, 8, 10, 7, 11, 6, 3, 2, 4, 1, 5, 0]
 
 
 def test_flip_joints_hand_example() -> None:
