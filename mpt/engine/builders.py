@@ -80,7 +80,13 @@ def build_backbone(cfg: DictConfig) -> torch.nn.Module | None:
         return None
     from mpt.models.backbones import build_backbone as make
 
-    net = make(cfg.backbone.name, weights=cfg.backbone.weights)
+    kw = {}
+    if cfg.backbone.deconv_filters is not None:
+        if not cfg.backbone.name.startswith("simplebaseline"):
+            raise MptError(f"backbone.deconv_filters sets SimpleBaseline's head width; {cfg.backbone.name} has no "
+                           "such head: remove the option")  # fmt: skip
+        kw["deconv_filters"] = int(cfg.backbone.deconv_filters)
+    net = make(cfg.backbone.name, weights=cfg.backbone.weights, **kw)
     if cfg.backbone.freeze:
         net.requires_grad_(False)
         net.eval()
