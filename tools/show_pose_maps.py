@@ -37,7 +37,7 @@ from mpt.data.image_dataset import IMAGENET_MEAN, IMAGENET_STD, MeshTSVDataset
 from mpt.engine.builders import build_backbone
 from mpt.engine.checkpoint import Export, load_exported
 from mpt.errors import MptError
-from mpt.inference import write_png
+from mpt.inference import CROP_SIZE, write_png
 
 __all__ = ["main", "pose_map_figure", "show_pose_maps"]
 
@@ -60,10 +60,7 @@ def _backbones(export: Export, before: str | Path | None) -> tuple[nn.Module, nn
     if not Path(weights).is_file():
         raise MptError(f"pose-network weights {weights} not found (from {'--before' if before else 'the export'}"
                        "); give the file with --before")  # fmt: skip
-    try:
-        first = build_backbone(OmegaConf.merge(cfg, {"backbone": {"weights": str(weights)}}))
-    except ValueError as exc:  # the real loader's message names the file and what does not match
-        raise MptError(str(exc)) from None
+    first = build_backbone(OmegaConf.merge(cfg, {"backbone": {"weights": str(weights)}}))  # strictly, as fine-tuning
     tuned = build_backbone(OmegaConf.merge(cfg, {"backbone": {"weights": None}}))
     tuned.load_state_dict({k[len(_PREFIX):]: v for k, v in export.state.items() if k.startswith(_PREFIX)})
     return first.eval(), tuned.eval(), Path(weights)
@@ -111,7 +108,7 @@ def show_pose_maps(checkpoint: str | Path, tsv: str | Path, split: str, out: str
     """Write one PNG per image into ``out`` (module docstring); returns their paths."""
     export = load_exported(checkpoint)
     first, tuned, weights = _backbones(export, before)
-    dataset = MeshTSVDataset(tsv, split, train=False, img_size=int(export.config.input.crop_size))
+    dataset = MeshTSVDataset(tsv, split, train=False, img_size=CROP_SIZE)
     picks = sorted({round(float(i)) for i in np.linspace(0, len(dataset) - 1, max(1, min(images, len(dataset))))})
     labels = (f"before fine-tuning: {weights.name} (the pose network's COCO keypoint weights)",
               f"after fine-tuning: the backbone of {export.folder}")  # fmt: skip

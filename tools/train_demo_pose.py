@@ -79,6 +79,9 @@ class PoseTrainOptions:
     lr: float = 1e-3
     seed: int = 0
     crop: int = 224  # person crop side (MPT's image crop)
+    small_crop: int | None = None  # progressive resizing: the first small_steps steps use crops of this side
+    small_steps: int = 0
+    augment: bool = True  # METRO's augmentation; False: crops as evaluation cuts them (overfitting checks)
     train_set: str = "coco_keypoints"  # <tsv>/<train_set>/<train_split>.*
     train_split: str = "train"
     val_set: str = "human3.6m"
@@ -90,8 +93,12 @@ class PoseTrainOptions:
 def _check(opt: PoseTrainOptions) -> None:
     if opt.steps <= 0 or opt.batch <= 0 or not opt.lr > 0 or opt.log_every <= 0 or opt.val_every < 0:
         raise PoseTrainError(f"steps, batch, lr and log_every must be positive and val_every >= 0, got {opt}")
-    if opt.crop <= 0 or opt.crop % 32:
-        raise PoseTrainError(f"crop must be a positive multiple of 32 (the networks' stride), got {opt.crop}")
+    for crop in (opt.crop, opt.small_crop or 32):
+        if crop <= 0 or crop % 32:
+            raise PoseTrainError(f"crops must be positive multiples of 32 (the networks' stride), got {crop}")
+    if not 0 <= opt.small_steps <= opt.steps or (opt.small_steps and opt.small_crop is None):
+        raise PoseTrainError(f"small_steps must lie in 0..steps and needs small_crop, got {opt.small_steps} steps "
+                             f"of {opt.small_crop}")  # fmt: skip
 
 
 def build_pose_network(opt: PoseTrainOptions) -> nn.Module:
@@ -169,22 +176,27 @@ def _batches(dataset: MeshTSVDataset, opt: PoseTrainOptions):
     epoch = 0
     while True:
         dataset.set_epoch(epoch)
-        order = torch.randperm(len(dataset), generator=torch.Generator().manual_seed(opt.seed * 1000 + epoch))
+        seed = (dataset.seed or 0) * 1000 + epoch
+        order = torch.randperm(len(dataset), generator=torch.Generator().manual_seed(seed))
         for start in range(0, len(order) - opt.batch + 1, opt.batch):
             items = [dataset[int(i)] for i in order[start : start + opt.batch]]
             yield torch.stack([it["image"] for it in items]), torch.stack([it["keypoints"] for it in items])
         epoch += 1
 
 
-def _sets(tsv: Path, opt: PoseTrainOptions) -> tuple[MeshTSVDataset, MeshTSVDataset]:
+def _sets(tsv: Path, opt: PoseTrainOptions) -> tuple[list[MeshTSVDataset], MeshTSVDataset]:
+    """The training sets (crops of small_crop, then of crop; a differently seeded order each) and the validation
+    set."""
+    crops = ([opt.small_crop] if opt.small_steps else []) + [opt.crop]
     try:
-        train = MeshTSVDataset(tsv / opt.train_set, opt.train_split, train=True, seed=opt.seed, img_size=opt.crop)
+        train = [MeshTSVDataset(tsv / opt.train_set, opt.train_split, train=opt.augment, seed=opt.seed + k,
+                                img_size=crop) for k, crop in enumerate(crops)]  # fmt: skip
         val = MeshTSVDataset(tsv / opt.val_set, opt.val_split, train=False, img_size=opt.crop)
     except MptError as exc:
         raise PoseTrainError(f"{exc}\nrender the demo image sets first: python tools/make_demo_tsv.py --assets "
                              f"data/demo --out {tsv}") from None  # fmt: skip
-    if len(train) < opt.batch:
-        raise PoseTrainError(f"{train!r} holds fewer images than one batch of {opt.batch}")
+    if len(train[0]) < opt.batch:
+        raise PoseTrainError(f"{train[0]!r} holds fewer images than one batch of {opt.batch}")
     return train, val
 
 
@@ -222,7 +234,7 @@ def train_demo_pose(tsv: str | Path, checkpoint: str | Path, opt: PoseTrainOptio
     _check(opt)
     tsv, ckpt = Path(tsv), Path(checkpoint)
     out = ckpt.parent
-    train_set, val_set = _sets(tsv, opt)
+    train_sets, val_set = _sets(tsv, opt)
     manifest = {"version": FORMAT_VERSION, "options": asdict(opt), "data": _fingerprint(tsv, opt),
                 "checkpoint": ckpt.name}
     done = _existing(out, manifest)
@@ -235,18 +247,20 @@ def train_demo_pose(tsv: str | Path, checkpoint: str | Path, opt: PoseTrainOptio
 
     net = build_pose_network(opt)
     net.train()
-    say(f"{opt.backbone} ({count_parameters(net) / 1e6:.2f}M parameters) on {train_set!r}, {opt.steps} steps of "
-        f"{opt.batch} crops of {opt.crop} px")  # fmt: skip
+    phases = f"{opt.small_steps} steps of {opt.small_crop} px crops, then " if opt.small_steps else ""
+    say(f"{opt.backbone} ({count_parameters(net) / 1e6:.2f}M parameters) on {train_sets[0]!r}: {phases}"
+        f"{opt.steps - opt.small_steps} steps of {opt.crop} px crops, {opt.batch} per step")  # fmt: skip
     optim = torch.optim.Adam(net.parameters(), lr=opt.lr)
-    batches = _batches(train_set, opt)
+    batches = [_batches(d, opt) for d in train_sets]
     log: list[dict[str, Any]] = []
     start = time.perf_counter()
     running = 0.0
     for step in range(opt.steps):
         for group in optim.param_groups:
             group["lr"] = _lr_at(step, opt)
-        images, keypoints = next(batches)
-        loss = heatmap_loss(_heatmap_outputs(net, images), keypoints, opt.crop)
+        phase = 0 if step < opt.small_steps else len(batches) - 1
+        images, keypoints = next(batches[phase])
+        loss = heatmap_loss(_heatmap_outputs(net, images), keypoints, train_sets[phase].img_size)
         if not torch.isfinite(loss):
             raise PoseTrainError(f"the loss became {loss.item()} at step {step}; lower --lr")
         optim.zero_grad(set_to_none=True)
@@ -273,7 +287,7 @@ def train_demo_pose(tsv: str | Path, checkpoint: str | Path, opt: PoseTrainOptio
     result = evaluate_keypoints(check, val_set)
     result.update(set=f"{opt.val_set}/{opt.val_split}", checkpoint=str(ckpt), backbone=opt.backbone,
                   deconv_filters=opt.deconv_filters, parameters=count_parameters(check), steps=opt.steps,
-                  train_images_seen=opt.steps * opt.batch, train_seconds=round(train_seconds, 1),
+                  train_crops_seen=opt.steps * opt.batch, train_seconds=round(train_seconds, 1),
                   protocol=f"PCK@{PCK_THRESHOLD}: argmax of each map read at the crop's resolution within "
                            f"{PCK_THRESHOLD} x {opt.crop} px of the label; labelled keypoints inside the crop; "
                            f"mean_px: mean distance in crop pixels")  # fmt: skip
@@ -295,21 +309,25 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--lr", type=float, default=d.lr)
     parser.add_argument("--seed", type=int, default=d.seed)
     parser.add_argument("--crop", type=int, default=d.crop)
+    parser.add_argument("--small-crop", type=int, default=d.small_crop, help="crop side of the first --small-steps")
+    parser.add_argument("--small-steps", type=int, default=d.small_steps)
     parser.add_argument("--val-every", type=int, default=d.val_every)
     parser.add_argument("--log-every", type=int, default=d.log_every)
+    parser.add_argument("--out", default=None, help="write the checkpoint here instead of the backbone config's weights")
     args = parser.parse_args(argv)
     from mpt.config import compose_config
 
     cfg = compose_config("finetune", [f"backbone={args.backbone}", f"paths.data_root={args.data_root}"])
     b = cfg.backbone
     opt = PoseTrainOptions(backbone=b.name, deconv_filters=b.deconv_filters, steps=args.steps, batch=args.batch,
-                           lr=args.lr, seed=args.seed, crop=args.crop, val_every=args.val_every,
+                           lr=args.lr, seed=args.seed, crop=args.crop, small_crop=args.small_crop,
+                           small_steps=args.small_steps, val_every=args.val_every,
                            log_every=args.log_every)  # fmt: skip
     try:
         if b.weights is None:
             raise PoseTrainError(f"backbone config {args.backbone} names no weights file to write; use one that does "
                                  "(e.g. demo_pose) or set its weights")  # fmt: skip
-        result = train_demo_pose(cfg.paths.tsv, b.weights, opt)
+        result = train_demo_pose(cfg.paths.tsv, args.out or b.weights, opt)
     except MptError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
