@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # The whole chain on generated stand-in data (no licensed files, no GPU, no downloads):
 #   demo assets -> AMASS-format motion cache -> rendered image sets -> camera/heatmap pictures
-#   -> mpt-pretrain -> mpt-finetune -> mpt-eval (Human3.6M protocol-2 table).
+#   -> stand-in COCO pose network -> mpt-pretrain -> zero-shot mpt-eval (the paper's Table 2 protocol)
+#   -> mpt-finetune -> mpt-eval (Human3.6M protocol-2 table, both rows) -> pose maps (the paper's Figure 2)
+#   -> mpt-infer -> mesh from 2D keypoints (mpt-infer keypoints=).
 # Run ./scripts/install.sh first (README). Outputs go to data/demo and outputs/demo.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -16,16 +18,25 @@ $PY tools/make_demo_assets.py --out "$DEMO"
 step "motion cache"
 $PY tools/prepare_amass.py --amass-root "$DEMO/amass" --out "$DEMO/amass_cache" --val-datasets DemoMocapB \
   --target-fps 30
-step "demo image sets (METRO TSV)"
+step "demo image sets (METRO TSV; the keypoint set the pose network learns from)"
 $PY tools/make_demo_tsv.py --assets "$DEMO" --out "$DEMO/tsv"
 step "pictures: the 8 virtual cameras and the heatmaps they see"
 $PY tools/show_views.py --assets "$DEMO" --out "$OUT/views"
+step "stand-in COCO keypoint weights (SimpleBaseline ResNet-18 on rendered images; PCK on the protocol-2 images)"
+$PY tools/train_demo_pose.py --data-root "$DEMO"
 step "pre-training (tiny model, synthesised heatmaps)"
 .venv/bin/mpt-pretrain experiment=demo_pretrain
-step "fine-tuning (HigherHRNet-w32 + pre-trained model, demo images)"
+step "zero-shot evaluation (pre-trained model behind the stand-in pose network, no fine-tuning: Table 2 protocol)"
+.venv/bin/mpt-eval experiment=demo_eval_pretrain
+step "fine-tuning (pose network from the stand-in weights + pre-trained model, end to end, demo images)"
 .venv/bin/mpt-finetune experiment=demo_finetune
 step "evaluation (Human3.6M protocol 2 on the demo validation images)"
 .venv/bin/mpt-eval experiment=demo_eval
+step "protocol 2: zero-shot and fine-tuned, side by side"
+$PY tools/results_table.py "$OUT/eval_pretrain" "$OUT/eval"
+step "pose maps before and after fine-tuning (the paper's Figure 2)"
+$PY tools/show_pose_maps.py --checkpoint "$OUT/finetune" --tsv "$DEMO/tsv/human3.6m" --split valid_protocol2 \
+  --out "$OUT/pose_maps"
 step "inference on a few demo images (mpt-infer: overlay PNG, OBJ/PLY mesh, JSON joints per image)"
 mkdir -p "$OUT/photos"
 $PY - "$DEMO/tsv/human3.6m" "$OUT/photos" <<'PYEOF'
@@ -38,12 +49,12 @@ for i in range(0, min(len(tsv), 12), 4):  # three of the rendered validation ima
     (out / Path(name).name).write_bytes(base64.b64decode(b64))
 PYEOF
 .venv/bin/mpt-infer checkpoint="$OUT/finetune" images="$OUT/photos" out="$OUT/infer" paths.data_root="$DEMO"
-step "done: pictures in $OUT/views, overlays in $OUT/eval/vis and $OUT/infer, metrics in $OUT/eval/eval.json"
 
-# ---- mesh from 2D keypoints (mpt.lifting): self-contained, needs only the demo data and the pre-training export
+# ---- mesh from 2D keypoints (mpt.lifting): the pre-trained model lifts a detector's COCO-17 keypoints
 step "mesh from 2D keypoints: the pre-trained model lifts COCO-17 keypoints (demo labels + 2 px noise, as a detector)"
 $PY tools/keypoints_from_tsv.py --tsv "$DEMO/tsv/human3.6m" --split valid_protocol2 --count 3 --every 20 --noise 2 \
   --out "$OUT/lift/keypoints.json" --images "$OUT/lift/images"
 .venv/bin/mpt-infer checkpoint="$OUT/pretrain" keypoints="$OUT/lift/keypoints.json" images="$OUT/lift/images" \
   out="$OUT/lift/out" paths.data_root="$DEMO"
-step "done: meshes lifted from keypoints in $OUT/lift/out (overlays with the input keypoints: *_overlay.png)"
+step "done: pictures in $OUT/views and $OUT/pose_maps, overlays in $OUT/eval_pretrain/vis, $OUT/eval/vis, \
+$OUT/infer and $OUT/lift/out, metrics in $OUT/eval_pretrain/eval.json, $OUT/eval/eval.json and $DEMO/pose/keypoints.json"

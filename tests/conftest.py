@@ -76,7 +76,7 @@ def demo_tsv(demo_assets, tmp_path_factory):
     from tools.make_demo_tsv import make_demo_tsv
 
     out = tmp_path_factory.mktemp("tsv")
-    make_demo_tsv(demo_assets, out, n_train=32, n_valid=12, n_coco=16)
+    make_demo_tsv(demo_assets, out, n_train=32, n_valid=12, n_coco=16, n_keypoints=16)
     return out
 
 

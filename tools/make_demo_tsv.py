@@ -2,15 +2,23 @@
 licensed images.
 
 The demo AMASS motions are posed with the demo body (neutral), placed on the floor of the Human3.6M capture volume
-and seen by the Human3.6M S1 cameras (the 8 virtual views for the COCO-like set). Each image is the camera's central
-600 x 600 px (450 x 600 for COCO-like) window resampled to ``img_size``: fx, fy scaled by the same factor and the
-principal point moved with the window, no lens distortion. A shaded mesh is drawn over a random plain, noisy or
-smooth background with :mod:`mpt.vis.render`. Three sets (layout of METRO's downloads, docs/DOWNLOAD.md in
+and seen by the Human3.6M S1 cameras (the 8 virtual views for the COCO-like sets). Each image is the camera's
+central 600 x 600 px (450 x 600 for COCO-like) window resampled to ``img_size``: fx, fy scaled by the same factor and
+the principal point moved with the window, no lens distortion. The body is drawn with :mod:`mpt.vis.render` (smooth
+Lambert shading, a random light from the camera's side and above) in clothes of random colours
+(:mod:`tools.demo_appearance`: skin, hair, eyes, a shirt whose front differs from its back, trousers, shoes;
+mirror-symmetric, so the front / back, and from it left / right, can be told as in a photograph) over a random
+plain, noisy or smooth background. Four sets (layout of METRO's downloads, docs/DOWNLOAD.md in
 microsoft/MeshTransformer; file contract in :mod:`mpt.data.tsv`):
 
   human3.6m/train.*            S1, S5, S6; all 4 cameras; 3D joints, 2D joints and SMPL labels
   human3.6m/valid_protocol2.*  S9, S11; camera 60457274 only; frames with frame_index % 5 == 0 (protocol 2)
   coco_smpl/train.*            8 virtual views, 3:4 portrait images; 2D joints only (has_3d_joints = has_smpl = 0)
+  coco_keypoints/train.*       the stand-in for COCO's person-keypoint images, which a pose network learns from
+                               (tools/train_demo_pose.py): square images from the 8 virtual views of the motions
+                               the protocol-2 subjects do NOT perform (held out, so keypoints measured on the
+                               protocol-2 set are measured on unseen motions); 2D joints only, COCO's 17 labelled;
+                               tight boxes as the Human3.6M sets
 
 each as ``<split>.img.tsv`` (name, base64 JPEG), ``<split>.label.tsv`` (name, JSON list with one person dict),
 ``<split>.hw.tsv`` (name, JSON [{"height", "width"}]), their ``.lineidx``, and ``<split>.yaml`` naming them.
@@ -80,13 +88,15 @@ from mpt.geometry import (
     world_to_camera,
 )
 from mpt.vis.render import project_for_render, render_mesh
+from tools.demo_appearance import albedo, garment_weights, sample_palette
 
 if TYPE_CHECKING:
     from tools.make_demo_assets import DemoAssets
 
-__all__ = ["MANIFEST_NAME", "DemoTsvError", "DemoTsvSet", "j24_from_body", "main", "make_demo_tsv"]
+__all__ = ["MANIFEST_NAME", "DemoTsvError", "DemoTsvSet", "held_out_motions", "j24_from_body", "main", "make_demo_tsv",
+           "subject_motions"]
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
 MANIFEST_NAME = "manifest.json"
 
 # Human3.6M action names (keys of action_name_dict in metro/tools/tsv_demo_h36m.py, one spelling each).
@@ -105,6 +115,7 @@ WINDOW_PX = 600.0  # side of the H36M camera window each image shows (the person
 LOOK_AT_WORLD = (0.0, 0.0, 0.9)  # world point (m, z up) the window is centred on: a standing person's middle
 PLACEMENT_RADIUS_M = 0.25  # random horizontal offset of each subject / image from the volume centre
 AMBIENT = 0.5
+RENDER_CHUNK = 256  # bodies posed at once while rendering (~20 MB of vertices each in the camera frame and world)
 
 # Where each J24 joint comes from: ("h36m", name), ("coco", name), ("thorax", ...), ("top", ...).
 _J24_SOURCE: dict[str, tuple[str, str]] = {
@@ -118,9 +129,6 @@ _J24_SOURCE: dict[str, tuple[str, str]] = {
     "R_Ear": ("coco", "right_ear"),
 }  # fmt: skip
 
-# Body colours (RGB): bright enough to stand out from plain backgrounds, see _background.
-_BODY_COLORS = np.array([[230, 190, 160], [200, 160, 130], [175, 190, 230], [220, 220, 225], [190, 215, 175],
-                         [235, 205, 150], [215, 170, 200], [165, 200, 215]], dtype=np.float64)  # fmt: skip
 
 
 class DemoTsvError(MptError):
@@ -213,24 +221,35 @@ def _spread(n_available: int, k: int) -> list[int]:
     return sorted({round(float(x)) for x in np.linspace(0, n_available - 1, k)}) if k > 0 else []
 
 
+def subject_motions(subject: int, n_motions: int) -> list[int]:
+    """Motions performed by Human3.6M-like subject ``subject`` (0..4: TRAIN_SUBJECTS then VALID_SUBJECTS).
+
+    The motions are dealt round-robin over all 5 subjects, so with enough motions the validation subjects perform
+    motions the training subjects never do, as in Human3.6M.
+    """
+    n_all = len(TRAIN_SUBJECTS) + len(VALID_SUBJECTS)
+    return list(range(subject, n_motions, n_all)) or [subject % n_motions]
+
+
+def held_out_motions(n_motions: int) -> list[int]:
+    """Motions no protocol-2 subject performs: the keypoint set's motions."""
+    p2 = {m for s in range(len(VALID_SUBJECTS)) for m in subject_motions(len(TRAIN_SUBJECTS) + s, n_motions)}
+    return [m for m in range(n_motions) if m not in p2]
+
+
 def _h36m_shots(motions: list, subjects: Sequence[str], subject_offset: int, cameras: CameraSet,
                 camera_ids: Sequence[int], total: int, frame_step: int, size: int,
                 rng: np.random.Generator) -> list[_Shot]:
-    """Human3.6M-like shots: each subject performs its share of the motions (one action each), seen by
-    ``camera_ids`` at evenly spread frames whose index is a multiple of ``frame_step``.
-
-    The motions are dealt round-robin over all 5 subjects (train then valid), so with enough motions the
-    validation subjects perform motions the training subjects never do, as in Human3.6M. A subject's motions get
-    Human3.6M action names in turn; an action that comes round again is its next trial, named as GraphCMR names
-    Human3.6M's second trials (file "Walking 1.<camera>" -> ``S9_Walking_1.<camera>_<frame>.jpg``), so image
-    names stay unique however many motions there are.
+    """Human3.6M-like shots: each subject performs its share of the motions (one action each, see
+    :func:`subject_motions`), seen by ``camera_ids`` at evenly spread frames whose index is a multiple of
+    ``frame_step``. A subject's motions get Human3.6M action names in turn; an action that comes round again is its
+    next trial, named as GraphCMR names Human3.6M's second trials (file "Walking 1.<camera>" ->
+    ``S9_Walking_1.<camera>_<frame>.jpg``), so image names stay unique however many motions there are.
     """
-    n_all = len(TRAIN_SUBJECTS) + len(VALID_SUBJECTS)
     per_subject = math.ceil(total / (len(subjects) * len(camera_ids)))
     shots: list[_Shot] = []
     for s, subject in enumerate(subjects):
-        k = subject_offset + s
-        own = list(range(k, len(motions), n_all)) or [k % len(motions)]
+        own = subject_motions(subject_offset + s, len(motions))
         yaw = float(rng.uniform(0, 2 * math.pi))
         offset = tuple(float(x) for x in rng.uniform(-PLACEMENT_RADIUS_M, PLACEMENT_RADIUS_M, 2))
         trials: dict[str, int] = {}
@@ -247,16 +266,17 @@ def _h36m_shots(motions: list, subjects: Sequence[str], subject_offset: int, cam
     return shots[:total]
 
 
-def _coco_shots(motions: list, n_cameras: int, total: int, size: int, rng: np.random.Generator) -> list[_Shot]:
-    """COCO-like shots: a random motion frame, orientation, placement and virtual camera per image."""
-    width = round(size * 0.75)
+def _view_shots(motions: list, seqs: Sequence[int], n_cameras: int, total: int, width: int, height: int,
+                name: str, rng: np.random.Generator) -> list[_Shot]:
+    """COCO-like shots: a random frame of one of ``seqs``, orientation, placement and virtual camera per image;
+    ``name`` is formatted with the 1-based image number."""
     shots = []
     for k in range(total):
-        seq = int(rng.integers(len(motions)))
+        seq = int(seqs[int(rng.integers(len(seqs)))])
         frame = int(rng.integers(motions[seq][1].shape[0]))
         offset = tuple(float(x) for x in rng.uniform(-PLACEMENT_RADIUS_M, PLACEMENT_RADIUS_M, 2))
-        shots.append(_Shot(f"train2014/COCO_train2014_{k + 1:012d}.jpg", seq, frame,
-                           float(rng.uniform(0, 2 * math.pi)), offset, int(rng.integers(n_cameras)), width, size))
+        shots.append(_Shot(name.format(k + 1), seq, frame, float(rng.uniform(0, 2 * math.pi)), offset,
+                           int(rng.integers(n_cameras)), width, height))  # fmt: skip
     return shots
 
 
@@ -283,18 +303,18 @@ def _image_intrinsics(cameras: CameraSet, index: int, width: int, height: int) -
 
 
 def _background(rng: np.random.Generator, height: int, width: int, kinds: Sequence[str],
-                body_color: np.ndarray) -> np.ndarray:
+                body_colors: np.ndarray) -> np.ndarray:
     """A random (H, W, 3) uint8 background of one of ``kinds``: plain, noise or smooth.
 
-    Plain colours are drawn until some channel lies at least 60 levels outside the body's shaded range
-    [AMBIENT * colour, colour], so the person always stands out from them.
+    Plain colours are drawn until, for each of the body's colours (G, 3), some channel lies at least 60 levels
+    outside its shaded range [AMBIENT * colour, colour], so every part of the person stands out from them.
     """
     kind = kinds[int(rng.integers(len(kinds)))]
     if kind == "plain":
-        lo, hi = AMBIENT * body_color - 60, body_color + 60
+        lo, hi = AMBIENT * body_colors - 60, body_colors + 60  # (G, 3)
         while True:
             c = rng.uniform(0, 255, 3)
-            if ((c < lo) | (c > hi)).any():
+            if ((c < lo) | (c > hi)).any(axis=1).all():
                 break
         return np.broadcast_to(np.rint(c).astype(np.uint8), (height, width, 3)).copy()
     if kind == "noise":
@@ -322,9 +342,21 @@ def _round(a: np.ndarray, digits: int) -> list:
 def _render_set(shots: list[_Shot], motions: list, cameras: CameraSet, body: BodyModel, labels_3d: bool,
                 box_factor: float, coco_only_2d: bool, backgrounds: Sequence[str], jpeg_quality: int,
                 rng: np.random.Generator) -> tuple[list, list, list]:
-    """Rows (img, label, hw) of one set."""
-    if not shots:
-        return [], [], []
+    """Rows (img, label, hw) of one set, posing RENDER_CHUNK bodies at a time (bounded memory)."""
+    rows: tuple[list, list, list] = ([], [], [])
+    clothes = garment_weights(body)  # (V, garments)
+    for start in range(0, len(shots), RENDER_CHUNK):
+        chunk = _render_chunk(shots[start : start + RENDER_CHUNK], motions, cameras, body, clothes, labels_3d,
+                              box_factor, coco_only_2d, backgrounds, jpeg_quality, rng)  # fmt: skip
+        for all_rows, new in zip(rows, chunk, strict=True):
+            all_rows.extend(new)
+    return rows
+
+
+def _render_chunk(shots: list[_Shot], motions: list, cameras: CameraSet, body: BodyModel, clothes: np.ndarray,
+                  labels_3d: bool, box_factor: float, coco_only_2d: bool, backgrounds: Sequence[str],
+                  jpeg_quality: int, rng: np.random.Generator) -> tuple[list, list, list]:
+    """Rows (img, label, hw) of ``shots``; ``clothes`` (V, garments) from :func:`garment_weights`."""
     # Poses in the world: the motion's pose with its root turned by the shot's yaw about the world vertical (z).
     poses = torch.tensor(np.stack([motions[s.seq][1][s.frame] for s in shots]), dtype=torch.float32)  # (B, 72)
     betas = torch.tensor(np.stack([motions[s.seq][2] for s in shots]), dtype=torch.float32)  # (B, 10)
@@ -355,10 +387,10 @@ def _render_set(shots: list[_Shot], motions: list, cameras: CameraSet, body: Bod
         if bool((verts_c[b, :, 2] <= 0.1).any()):
             raise DemoTsvError(f"{shot.name}: the body reaches behind camera {cameras.names[shot.camera]}")
         pv = project_for_render(verts_c[b], K)  # (V, 3) render space
-        color = _BODY_COLORS[int(rng.integers(len(_BODY_COLORS)))]
+        palette = sample_palette(rng)  # (garments, 3)
         light = (float(rng.uniform(-0.6, 0.6)), float(rng.uniform(-0.8, -0.2)), -1.0)
-        image = render_mesh(_background(rng, h, w, backgrounds, color), pv, faces, color=tuple(color),
-                            light_dir=light, ambient=AMBIENT, cull_backfaces=True)
+        image = render_mesh(_background(rng, h, w, backgrounds, palette), pv, faces, light_dir=light,
+                            ambient=AMBIENT, cull_backfaces=True, vertex_colors=albedo(clothes, palette))
         # Person box: the silhouette's (projected vertices') bounding box, clipped to the image.
         lo = np.maximum(pv[:, :2].amin(dim=0).numpy(), 0.0)
         hi = np.minimum(pv[:, :2].amax(dim=0).numpy(), [w - 1.0, h - 1.0])
@@ -422,6 +454,7 @@ def _set_specs(out_dir: Path) -> dict[str, tuple[Path, str]]:
         "h36m": (out_dir / "human3.6m", "train"),
         "h36m_p2": (out_dir / "human3.6m", "valid_protocol2"),
         "coco": (out_dir / "coco_smpl", "train"),
+        "keypoints": (out_dir / "coco_keypoints", "train"),
     }
 
 
@@ -450,10 +483,12 @@ def make_demo_tsv(
     n_train: int = 200,
     n_valid: int = 60,
     n_coco: int = 100,
+    n_keypoints: int = 3000,
     backgrounds: Sequence[str] = ("plain", "noise", "smooth"),
     jpeg_quality: int = 90,
 ) -> dict[str, DemoTsvSet]:
-    """Render the demo TSV sets into ``out_dir``; returns {"h36m", "h36m_p2", "coco"} -> :class:`DemoTsvSet`.
+    """Render the demo TSV sets into ``out_dir``; returns {"h36m", "h36m_p2", "coco", "keypoints"} ->
+    :class:`DemoTsvSet`.
 
     Idempotent: the manifest is written last, and a folder whose manifest records the same options (and the
     same asset bytes) is returned as is. ``assets`` is :func:`tools.make_demo_assets.make_demo_assets`'s result.
@@ -463,11 +498,13 @@ def make_demo_tsv(
         if not Path(getattr(assets, name)).exists():
             raise DemoTsvError(f"demo asset {name} = {getattr(assets, name)} does not exist; regenerate the assets "
                                "with tools/make_demo_assets.py")
-    if img_size < 32 or min(n_train, n_valid, n_coco) < 0:
-        raise ValueError(f"img_size must be >= 32 and the counts >= 0, got {img_size}, {n_train}, {n_valid}, {n_coco}")
+    counts = (n_train, n_valid, n_coco, n_keypoints)
+    if img_size < 32 or min(counts) < 0:
+        raise ValueError(f"img_size must be >= 32 and the counts >= 0, got {img_size}, {counts}")
     options = {
         "version": FORMAT_VERSION, "seed": int(seed), "img_size": int(img_size), "n_train": int(n_train),
-        "n_valid": int(n_valid), "n_coco": int(n_coco), "backgrounds": list(backgrounds),
+        "n_valid": int(n_valid), "n_coco": int(n_coco), "n_keypoints": int(n_keypoints),
+        "backgrounds": list(backgrounds),
         "jpeg_quality": int(jpeg_quality),
         "assets": _fingerprint([find_smpl_file(assets.smpl_dir, "neutral"), Path(assets.h36m_regressor),
                                 Path(assets.amass_dir)]),
@@ -483,16 +520,17 @@ def make_demo_tsv(
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     try:
-        sets = _generate(assets, out_dir, seed, img_size, n_train, n_valid, n_coco, backgrounds, jpeg_quality)
+        sets = _generate(assets, out_dir, seed, img_size, counts, backgrounds, jpeg_quality)
     finally:
         torch.set_num_threads(threads)
     write_json_atomic(out_dir / MANIFEST_NAME, {"options": options, "counts": {k: s.count for k, s in sets.items()}})
     return sets
 
 
-def _generate(assets: DemoAssets, out_dir: Path, seed: int, img_size: int, n_train: int, n_valid: int, n_coco: int,
+def _generate(assets: DemoAssets, out_dir: Path, seed: int, img_size: int, counts: tuple[int, int, int, int],
               backgrounds: Sequence[str], jpeg_quality: int) -> dict[str, DemoTsvSet]:
-    """Render and write the three sets (no manifest)."""
+    """Render and write the four sets (no manifest); ``counts``: images of each, in make_demo_tsv's order."""
+    n_train, n_valid, n_coco, n_keypoints = counts
     rng = np.random.default_rng(seed)
     motions = _load_motions(Path(assets.amass_dir))
     body = BodyModel(assets.smpl_dir, assets.h36m_regressor)
@@ -511,9 +549,18 @@ def _generate(assets: DemoAssets, out_dir: Path, seed: int, img_size: int, n_tra
     sets["h36m_p2"] = _write_set(*specs["h36m_p2"], rows)
 
     views = virtual_cameras(8)
-    shots = _coco_shots(motions, len(views), n_coco, img_size, rng)
+    shots = _view_shots(motions, range(len(motions)), len(views), n_coco, round(img_size * 0.75), img_size,
+                        "train2014/COCO_train2014_{:012d}.jpg", rng)  # fmt: skip
     rows = _render_set(shots, motions, views, body, False, COCO_BOX_FACTOR, True, backgrounds, jpeg_quality, rng)
     sets["coco"] = _write_set(*specs["coco"], rows)
+
+    held_out = held_out_motions(len(motions))
+    if n_keypoints and not held_out:
+        raise DemoTsvError(f"all {len(motions)} motions under {assets.amass_dir} are performed by the protocol-2 "
+                           "subjects, none is left for the keypoint set; generate more motions")  # fmt: skip
+    shots = _view_shots(motions, held_out, len(views), n_keypoints, img_size, img_size, "train2017/{:012d}.jpg", rng)
+    rows = _render_set(shots, motions, views, body, False, H36M_BOX_FACTOR, True, backgrounds, jpeg_quality, rng)
+    sets["keypoints"] = _write_set(*specs["keypoints"], rows)
     return sets
 
 
@@ -527,6 +574,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--n-train", type=int, default=200)
     parser.add_argument("--n-valid", type=int, default=60)
     parser.add_argument("--n-coco", type=int, default=100)
+    parser.add_argument("--n-keypoints", type=int, default=3000, help="images of the pose network's keypoint set")
     args = parser.parse_args(argv)
     from tools.make_demo_assets import MANIFEST_NAME as ASSETS_MANIFEST
     from tools.make_demo_assets import DemoAssets, make_demo_assets
@@ -542,12 +590,12 @@ def main(argv: Sequence[str] | None = None) -> int:
             raise DemoTsvError(f"{root} is not a demo-assets folder (no {ASSETS_MANIFEST}); pass the folder given to "
                                "tools/make_demo_assets.py --out, or a new or empty folder to generate them in")
         sets = make_demo_tsv(assets, args.out, seed=args.seed, img_size=args.img_size, n_train=args.n_train,
-                             n_valid=args.n_valid, n_coco=args.n_coco)  # fmt: skip
+                             n_valid=args.n_valid, n_coco=args.n_coco, n_keypoints=args.n_keypoints)  # fmt: skip
     except MptError as e:
         print(f"error: {e}", file=sys.stderr)
         return 1
     for key, s in sets.items():
-        print(f"{key:8s} {s.count:4d} images  {s.folder / s.split}.*")
+        print(f"{key:9s} {s.count:5d} images  {s.folder / s.split}.*")
     print(f"done in {time.perf_counter() - start:.1f} s")
     return 0
 

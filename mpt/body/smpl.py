@@ -91,6 +91,11 @@ class BodyModel(nn.Module):
         """(6890, 3) rest-pose template of the first gender loaded (neutral by default)."""
         return self.layers[self.genders[0]].v_template
 
+    @property
+    def skinning_weights(self) -> torch.Tensor:
+        """(6890, 24) linear-blend skinning weights of the first gender loaded (the file's ``weights``)."""
+        return self.layers[self.genders[0]].weights_t.T
+
     def forward(
         self,
         pose: torch.Tensor,

@@ -122,9 +122,10 @@ class ModelConfig:
 class BackboneConfig:
     """2D pose network in front of the heatmap encoder (fine-tuning / evaluation on images)."""
 
-    name: str = "none"  # none | higherhrnet_w48 | higherhrnet_w32 | simplebaseline_r101
+    name: str = "none"  # none | higherhrnet_w48 | higherhrnet_w32 | simplebaseline_r101 | simplebaseline_r18
     weights: Optional[str] = None  # official COCO keypoint checkpoint
     freeze: bool = False  # the paper fine-tunes the backbone
+    deconv_filters: Optional[int] = None  # SimpleBaseline head width (NUM_DECONV_FILTERS); null: the official 256
 
 
 @dataclass

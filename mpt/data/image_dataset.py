@@ -29,7 +29,7 @@ import yaml
 from torch.utils.data import Dataset
 
 from mpt.body.joints import GENDER_ALIASES, GENDER_CODES
-from mpt.data.joints24 import J24_FLIP_PERM, J24_PELVIS, J24_TO_J14
+from mpt.data.joints24 import J24_COCO17, J24_FLIP_PERM, J24_PELVIS, J24_TO_J14
 from mpt.data.transforms import (
     AugParams,
     apply_pixel_noise,
@@ -209,7 +209,8 @@ class MeshTSVDataset(Dataset):
         aug: keyword overrides of :func:`mpt.data.transforms.sample_aug_params` (e.g. ``rot_factor``).
 
     Each item is a dict of tensors: ``image`` (3, S, S) float32 normalised; ``joints2d`` (14, 3) J14 x, y in
-    [-1, 1] of the crop and conf; ``joints3d`` (14, 4) camera-frame metres minus the J24 pelvis, and conf;
+    [-1, 1] of the crop and conf; ``keypoints`` (17, 3) the same for the COCO-17 keypoints (what a pose network
+    learns from); ``joints3d`` (14, 4) camera-frame metres minus the J24 pelvis, and conf;
     ``pose`` (72,), ``betas`` (10,); float flags ``has_2d``, ``has_3d``, ``has_smpl``; ``gender`` (0 neutral,
     1 male, 2 female); ``dataset``; ``index`` (the item index asked for). A row with a corrupt image or label is
     logged once and replaced by the next good row.
@@ -383,6 +384,7 @@ class MeshTSVDataset(Dataset):
         j14 = list(J24_TO_J14)
         return {
             "joints2d": joints2d[j14].float(),
+            "keypoints": joints2d[list(J24_COCO17)].float(),
             "joints3d": joints3d[j14].float(),
             "pose": pose_t.float(),
             "betas": torch.from_numpy(label.betas).float(),

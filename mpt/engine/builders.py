@@ -81,7 +81,13 @@ def build_backbone(cfg: DictConfig) -> torch.nn.Module | None:
         return None
     from mpt.models.backbones import build_backbone as make
 
-    return make(cfg.backbone.name, weights=cfg.backbone.weights)
+    kw = {}
+    if cfg.backbone.deconv_filters is not None:
+        if not cfg.backbone.name.startswith("simplebaseline"):
+            raise MptError(f"backbone.deconv_filters sets SimpleBaseline's head width; {cfg.backbone.name} has no "
+                           "such head: remove the option")  # fmt: skip
+        kw["deconv_filters"] = int(cfg.backbone.deconv_filters)
+    return make(cfg.backbone.name, weights=cfg.backbone.weights, **kw)
 
 
 def build_network(cfg: DictConfig, template_joints: torch.Tensor, template_coarse: torch.Tensor,

@@ -1,4 +1,4 @@
-"""Gaussian keypoint heatmaps drawn for a whole batch at once.
+"""Gaussian keypoint heatmaps drawn for a whole batch at once, and keypoints read back from heatmaps.
 
 Pixel convention (the one of :mod:`mpt.geometry.crop`): pixel centres sit at integer coordinates, x right, y down,
 and a map of side S covers [-0.5, S - 0.5] in both axes. A keypoint at (x, y) gives the map
@@ -12,7 +12,7 @@ import torch
 
 from mpt.geometry.crop import points_to_crop
 
-__all__ = ["crop_to_map", "gaussian_heatmaps", "inside_map", "person_heatmaps"]
+__all__ = ["crop_to_map", "gaussian_heatmaps", "heatmap_peaks", "inside_map", "person_heatmaps"]
 
 
 def crop_to_map(points: torch.Tensor, crop_size: int, size: int) -> torch.Tensor:
@@ -74,3 +74,17 @@ def person_heatmaps(
     """
     map_points = points_to_crop(points, center, side, size)  # (B, J, 2)
     return gaussian_heatmaps(map_points, drawn, size, sigma, out=out), map_points
+
+
+def heatmap_peaks(maps: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Each map's maximum: (B, J, H, W) -> (B, J, 2) its pixel (x, y) in this module's convention, (B, J) its value.
+
+    A pose network's keypoint is the argmax of its map (SimpleBaseline / HigherHRNet inference); ties go to the first
+    pixel in row-major order.
+    """
+    if maps.dim() != 4:
+        raise ValueError(f"maps must be (B, J, H, W), got {tuple(maps.shape)}")
+    values, flat = maps.flatten(2).max(dim=-1)  # (B, J)
+    width = maps.shape[-1]
+    xy = torch.stack([flat % width, torch.div(flat, width, rounding_mode="floor")], dim=-1)
+    return xy.to(maps.dtype if maps.is_floating_point() else torch.float32), values

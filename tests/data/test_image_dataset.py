@@ -96,8 +96,9 @@ def test_eval_sample_by_hand(good_set: Path) -> None:
     assert len(ds) == 3 and ds.image_name(2) == "img_2.jpg"
     item = ds[1]
     shapes = {k: tuple(v.shape) for k, v in item.items()}
-    assert shapes == {"image": (3, S, S), "joints2d": (14, 3), "joints3d": (14, 4), "pose": (72,), "betas": (10,),
-                      "has_2d": (), "has_3d": (), "has_smpl": (), "gender": (), "dataset": (), "index": ()}  # fmt: skip
+    assert shapes == {"image": (3, S, S), "joints2d": (14, 3), "keypoints": (17, 3), "joints3d": (14, 4),
+                      "pose": (72,), "betas": (10,), "has_2d": (), "has_3d": (), "has_smpl": (), "gender": (),
+                      "dataset": (), "index": ()}  # fmt: skip
     assert item["image"].dtype == torch.float32
     assert (item["dataset"].item(), item["index"].item(), item["gender"].item()) == (4, 1, 1)
     assert item["betas"][0].item() == 1.0
@@ -106,6 +107,10 @@ def test_eval_sample_by_hand(good_set: Path) -> None:
     # Normalised crop coordinates by hand: the box is 200 px wide, so n = (p - c) / 100.
     np.testing.assert_allclose(item["joints2d"][:, :2].numpy(), (j2d[j14, :2] - CENTER) / 100.0, atol=1e-5)
     np.testing.assert_allclose(item["joints2d"][:, 2].numpy(), j2d[j14, 2])
+    # COCO-17 keypoints: SPIN's COCO -> J24 slots (datasets/preprocess/coco.py), in COCO order.
+    coco = [19, 20, 21, 22, 23, 9, 8, 10, 7, 11, 6, 3, 2, 4, 1, 5, 0]
+    np.testing.assert_allclose(item["keypoints"][:, :2].numpy(), (j2d[coco, :2] - CENTER) / 100.0, atol=1e-5)
+    np.testing.assert_allclose(item["keypoints"][:, 2].numpy(), j2d[coco, 2])
     np.testing.assert_allclose(item["joints3d"][:, :3].numpy(), j3d[j14, :3] - PELVIS, atol=1e-6)
     np.testing.assert_allclose(item["pose"].numpy(), np.arange(72) * 0.01, atol=1e-6)
     # Image: bilinear samples of the source at x = c + (u - (S - 1) / 2) * 200 / S, ImageNet-normalised.
@@ -136,8 +141,9 @@ def test_bright_pixel_lands_on_the_augmented_joint(tmp_path: Path) -> None:
     j2d, _ = joints(0)
     write_set(tmp_path, "train", [("blob.jpg", encode(blob_image(j2d[L_WRIST, :2])), json.dumps([person(0)]))])
     ds = MeshTSVDataset(tmp_path, "train", train=True)
-    for params, slot in ((AugParams(flip=True, rot_deg=30.0, scale=1.1), J14_R_WRIST),
-                         (AugParams(flip=False, rot_deg=-45.0, scale=0.8), 11)):  # fmt: skip
+    coco_left, coco_right = 9, 10  # COCO order: ..., left_wrist, right_wrist, ...
+    for params, slot, coco in ((AugParams(flip=True, rot_deg=30.0, scale=1.1), J14_R_WRIST, coco_right),
+                               (AugParams(flip=False, rot_deg=-45.0, scale=0.8), 11, coco_left)):  # fmt: skip
         item = ds.load(0, params)
         lum = denormalize(item["image"]).mean(-1)
         ys, xs = np.nonzero(lum > 0.5 * lum.max())
@@ -145,6 +151,7 @@ def test_bright_pixel_lands_on_the_augmented_joint(tmp_path: Path) -> None:
         blob = np.array([np.sum(xs * w) / w.sum(), np.sum(ys * w) / w.sum()])  # brightness centroid, crop pixels
         # With the flip the left wrist's label moves to the right wrist's slot, exactly where the blob went.
         np.testing.assert_allclose((2 * blob + 1) / S - 1, item["joints2d"][slot, :2].numpy(), atol=0.01)
+        np.testing.assert_allclose((2 * blob + 1) / S - 1, item["keypoints"][coco, :2].numpy(), atol=0.01)
 
 
 @pytest.mark.parametrize("params", [AugParams(), AugParams(flip=True), AugParams(rot_deg=40.0, scale=1.2),

@@ -124,6 +124,19 @@ def test_poseresnet_count_by_hand(r101: PoseResNet) -> None:
     assert count_parameters(r101, trainable_only=True) == count_parameters(r101)
 
 
+def test_resnet18_with_a_narrow_head_count_by_hand() -> None:
+    """ResNet-18 trunk (torchvision resnet18: 11,689,512 parameters incl. its 512 -> 1000 fc) + a 128-filter head."""
+    model = build_backbone("simplebaseline_r18", deconv_filters=128)
+    trunk = 11_689_512 - (512 * 1000 + 1000)
+    head = 512 * 128 * 16 + 2 * 128 * 128 * 16 + 3 * 2 * 128 + 128 * J + J
+    assert count_parameters(model) == trunk + head
+    assert model.final_layer.in_channels == 128 and tuple(model(torch.zeros(1, 3, 64, 96)).shape) == (1, J, 16, 24)
+    assert count_parameters(build_backbone("simplebaseline_r18")) == trunk + 512 * 256 * 16 + 2 * 256 * 256 * 16 + (
+        3 * 2 * 256 + 256 * J + J)  # the official 256 filters by default
+    with pytest.raises(ValueError, match="deconv_filters"):
+        PoseResNet(num_layers=18, deconv_filters=0)
+
+
 # ---------------------------------------------------------------- official key names
 
 
@@ -329,7 +342,7 @@ def test_heatmaps_reject_bad_size(tiny: HigherHRNet) -> None:
 
 
 def test_build_backbone_names() -> None:
-    assert set(BACKBONES) == {"higherhrnet_w32", "higherhrnet_w48", "simplebaseline_r101"}
+    assert set(BACKBONES) == {"higherhrnet_w32", "higherhrnet_w48", "simplebaseline_r101", "simplebaseline_r18"}
     model = build_backbone("higherhrnet_w32", num_joints=14)
     assert isinstance(model, HigherHRNet) and model.width == 32
     assert model.final_layers[1].out_channels == 14

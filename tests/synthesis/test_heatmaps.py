@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from mpt.synthesis import crop_to_map, gaussian_heatmaps
+from mpt.synthesis import crop_to_map, gaussian_heatmaps, heatmap_peaks
 
 
 def full_grid_gaussian(x: float, y: float, size: int, sigma: float) -> np.ndarray:
@@ -66,3 +66,17 @@ def test_bad_shapes_are_rejected() -> None:
         gaussian_heatmaps(torch.zeros(1, 3, 2), torch.ones(1, 4, dtype=torch.bool), 56, 2.0)
     with pytest.raises(ValueError, match="sigma"):
         gaussian_heatmaps(torch.zeros(1, 3, 2), torch.ones(1, 3, dtype=torch.bool), 56, 0.0)
+
+
+def test_heatmap_peaks_recover_the_pixel_numpy_finds() -> None:
+    rng = np.random.default_rng(0)
+    maps = rng.normal(size=(2, 3, 7, 9))
+    xy, values = heatmap_peaks(torch.from_numpy(maps))
+    for b in range(2):
+        for j in range(3):
+            y, x = np.unravel_index(np.argmax(maps[b, j]), maps[b, j].shape)
+            assert xy[b, j].tolist() == [x, y] and values[b, j].item() == maps[b, j, y, x]
+    # A Gaussian drawn on a pixel centre is found there.
+    pts = torch.tensor([[[3.0, 5.0], [10.0, 0.0]]])
+    xy, values = heatmap_peaks(gaussian_heatmaps(pts, torch.ones(1, 2, dtype=torch.bool), 16, 2.0))
+    assert torch.equal(xy, pts) and torch.allclose(values, torch.ones(1, 2))

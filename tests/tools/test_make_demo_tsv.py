@@ -12,7 +12,14 @@ import pytest
 import torch
 
 from mpt.data.tsv import TSVFile
-from tools.make_demo_tsv import MANIFEST_NAME, DemoTsvError, make_demo_tsv
+from tools.make_demo_tsv import (
+    MANIFEST_NAME,
+    DemoTsvError,
+    _view_shots,
+    held_out_motions,
+    make_demo_tsv,
+    subject_motions,
+)
 
 J24 = ("R_Ankle", "R_Knee", "R_Hip", "L_Hip", "L_Knee", "L_Ankle", "R_Wrist", "R_Elbow", "R_Shoulder", "L_Shoulder",
        "L_Elbow", "L_Wrist", "Neck", "Top_of_Head", "Pelvis", "Thorax", "Spine", "Jaw", "Head", "Nose", "L_Eye",
@@ -26,14 +33,15 @@ J24_FROM_H36M = {"R_Ankle": 3, "R_Knee": 2, "R_Hip": 1, "L_Hip": 4, "L_Knee": 5,
                  "Pelvis": 0, "Spine": 7, "Head": 10}  # fmt: skip
 CAMERAS = {"54138969", "55011271", "58860488", "60457274"}
 SIZE = 160
-COUNTS = {"h36m": 12, "h36m_p2": 6, "coco": 6}
+COUNTS = {"h36m": 12, "h36m_p2": 6, "coco": 6, "keypoints": 6}
 
 
 @pytest.fixture(scope="module")
 def sets(demo_assets, tmp_path_factory):
     out = tmp_path_factory.mktemp("demo_tsv")
     result = make_demo_tsv(demo_assets, out, seed=3, img_size=SIZE, n_train=COUNTS["h36m"],
-                           n_valid=COUNTS["h36m_p2"], n_coco=COUNTS["coco"], backgrounds=("plain",))  # fmt: skip
+                           n_valid=COUNTS["h36m_p2"], n_coco=COUNTS["coco"], n_keypoints=COUNTS["keypoints"],
+                           backgrounds=("plain",))  # fmt: skip
     return out, result
 
 
@@ -72,10 +80,11 @@ def _person_mask(image: np.ndarray) -> np.ndarray:
 
 def test_sets_parse_and_match_the_schema(sets):
     _, result = sets
-    assert set(result) == {"h36m", "h36m_p2", "coco"}
+    assert set(result) == {"h36m", "h36m_p2", "coco", "keypoints"}
     assert (result["h36m"].folder.name, result["h36m"].split) == ("human3.6m", "train")
     assert (result["h36m_p2"].folder.name, result["h36m_p2"].split) == ("human3.6m", "valid_protocol2")
     assert (result["coco"].folder.name, result["coco"].split) == ("coco_smpl", "train")
+    assert (result["keypoints"].folder.name, result["keypoints"].split) == ("coco_keypoints", "train")
     for key, s in result.items():
         assert s.count == COUNTS[key]
         for suffix in ("img", "label", "hw"):
@@ -94,7 +103,7 @@ def test_sets_parse_and_match_the_schema(sets):
             for flag in ("has_2d_joints", "has_3d_joints", "has_smpl"):
                 assert ann[flag] in (0, 1)
             assert ann["gender"] == "neutral"
-            has_3d = 0 if key == "coco" else 1
+            has_3d = 0 if key in ("coco", "keypoints") else 1
             assert (ann["has_2d_joints"], ann["has_3d_joints"], ann["has_smpl"]) == (1, has_3d, has_3d)
 
 
@@ -131,7 +140,7 @@ def test_2d_joints_are_the_projection_of_the_3d_joints(sets, key):
         assert 1.5 < np.asarray(ann["pelvis_cam"])[2] < 7.0  # metres in front of an H36M camera
 
 
-@pytest.mark.parametrize("key", ["h36m", "h36m_p2", "coco"])
+@pytest.mark.parametrize("key", ["h36m", "h36m_p2", "coco", "keypoints"])
 def test_rendered_person_is_inside_the_center_scale_box(sets, key):
     _, result = sets
     factor = 1.2 if key == "coco" else 1.0  # METRO's scaleFactor for COCO boxes; GraphCMR's plain mask box for H36M
@@ -148,9 +157,10 @@ def test_rendered_person_is_inside_the_center_scale_box(sets, key):
         assert abs(ann["scale"] * 200 - factor * side) <= 3 * factor + 1, name
 
 
-def test_coco_like_set_is_2d_only_with_coco_joints(sets):
+@pytest.mark.parametrize("key", ["coco", "keypoints"])
+def test_coco_like_sets_are_2d_only_with_coco_joints(sets, key):
     _, result = sets
-    for name, image, ann, _ in _read(result["coco"]):
+    for name, image, ann, _ in _read(result[key]):
         j2d = np.asarray(ann["2d_joints"])
         for k, joint in enumerate(J24):
             if joint not in COCO_LABELLED:
@@ -180,8 +190,21 @@ def test_smpl_labels_give_the_3d_joints_in_the_camera_frame(sets, demo_body):
         assert (j3d[:, J24.index("Head"), 1] < j3d[:, J24.index("R_Ankle"), 1]).mean() > 0.8
 
 
+def test_keypoint_set_holds_out_the_protocol2_motions_and_uses_all_views():
+    # Ten motions dealt round-robin to S1, S5, S6, S9, S11: the protocol-2 subjects S9 and S11 perform 3, 8 and 4, 9.
+    assert [subject_motions(s, 10) for s in range(5)] == [[0, 5], [1, 6], [2, 7], [3, 8], [4, 9]]
+    assert held_out_motions(10) == [0, 1, 2, 5, 6, 7]
+    assert held_out_motions(5) == [0, 1, 2] and held_out_motions(2) == []  # S9, S11 then perform motions 1, 0
+    motions = [("m", np.zeros((50 + k, 72)), np.zeros(10)) for k in range(10)]
+    shots = _view_shots(motions, held_out_motions(10), 8, 400, 64, 64, "x/{:04d}.jpg", np.random.default_rng(0))
+    assert {s.seq for s in shots} == set(held_out_motions(10))
+    assert {s.camera for s in shots} == set(range(8))
+    assert all(0 <= s.frame < motions[s.seq][1].shape[0] for s in shots)
+    assert [s.name for s in shots[:2]] == ["x/0001.jpg", "x/0002.jpg"]
+
+
 def test_second_call_is_a_no_op_and_new_options_regenerate(demo_assets, tmp_path):
-    kw = {"seed": 1, "img_size": 64, "n_train": 4, "n_valid": 2, "n_coco": 2}
+    kw = {"seed": 1, "img_size": 64, "n_train": 4, "n_valid": 2, "n_coco": 2, "n_keypoints": 2}
     first = make_demo_tsv(demo_assets, tmp_path, **kw)
     stamp = {p: p.stat().st_mtime_ns for p in tmp_path.rglob("*") if p.is_file()}
     again = make_demo_tsv(demo_assets, tmp_path, **kw)
@@ -198,4 +221,4 @@ def test_missing_assets_are_reported_by_name(demo_assets, tmp_path):
 
     broken = replace(demo_assets, amass_dir=tmp_path / "no_amass_here")
     with pytest.raises(DemoTsvError, match="no_amass_here"):
-        make_demo_tsv(broken, tmp_path / "out", n_train=2, n_valid=2, n_coco=2)
+        make_demo_tsv(broken, tmp_path / "out", n_train=2, n_valid=2, n_coco=2, n_keypoints=2)

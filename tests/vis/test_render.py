@@ -154,6 +154,31 @@ def test_lambert_and_ambient_match_a_hand_computation():
         np.testing.assert_array_equal(out[32, 32], np.rint(np.array(color) * ambient))
 
 
+def test_vertex_colours_are_interpolated_with_the_pixels_barycentrics():
+    """One triangle facing the viewer, lit along the view axis (intensity 1): each covered pixel shows the vertex
+    colours weighted by its barycentric coordinates, solved here with numpy; the painter shows their mean."""
+    h = w = 64
+    xy = np.array([[6.0, 5.0], [58.0, 12.0], [20.0, 60.0]])
+    verts = np.c_[xy, np.full(3, 100.0)]
+    colours = np.array([[255.0, 0.0, 0.0], [0.0, 255.0, 0.0], [0.0, 0.0, 255.0]])
+    black = np.zeros((h, w, 3), np.uint8)
+    out = render_mesh(black, verts, np.array([[0, 1, 2]]), light_dir=(0.0, 0.0, -1.0), ambient=0.2,
+                      vertex_colors=colours)
+    for x, y in [(20, 20), (30, 15), (22, 45), (40, 20)]:
+        # p = a + l1 (b - a) + l2 (c - a)  ->  l0 = 1 - l1 - l2
+        l1, l2 = np.linalg.solve(np.stack([xy[1] - xy[0], xy[2] - xy[0]], axis=1), np.array([x, y]) - xy[0])
+        lam = np.array([1 - l1 - l2, l1, l2])
+        assert (lam > 0).all()
+        np.testing.assert_allclose(out[y, x], lam @ colours, atol=1.0)
+    painted = render_mesh(black, verts, np.array([[0, 1, 2]]), light_dir=(0.0, 0.0, -1.0), shading="flat",
+                          method="painter", vertex_colors=colours)
+    np.testing.assert_array_equal(painted[20, 20], np.rint(colours.mean(axis=0)))
+    with pytest.raises(ValueError, match="vertex_colors"):
+        render_mesh(black, verts, np.array([[0, 1, 2]]), vertex_colors=colours[:2])
+    with pytest.raises(ValueError, match="0..255"):
+        render_mesh(black, verts, np.array([[0, 1, 2]]), vertex_colors=colours * 2)
+
+
 def test_smooth_shading_varies_across_a_sphere_and_peaks_facing_the_light():
     h = w = 128
     verts, faces = _sphere(50.0, (64.0, 64.0))

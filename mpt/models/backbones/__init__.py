@@ -1,4 +1,4 @@
-"""2D pose backbones whose keypoint heatmaps feed MPT: HigherHRNet-W32/W48 and SimpleBaseline ResNet-101."""
+"""2D pose backbones whose keypoint heatmaps feed MPT: HigherHRNet-W32/W48 and SimpleBaseline ResNet-101 / -18."""
 
 from __future__ import annotations
 
@@ -9,12 +9,13 @@ from torch import nn
 
 from .higherhrnet import COCO_FLIP_INDEX, HigherHRNet, StageSpec, higherhrnet_stages
 from .simplebaseline import PoseResNet
-from .weights import count_parameters, load_pose_weights, read_state_dict
+from .weights import PoseWeightsError, PoseWeightsNotFound, count_parameters, load_pose_weights, read_state_dict
 
 _BUILDERS: dict[str, Callable[..., nn.Module]] = {
     "higherhrnet_w32": lambda **kw: HigherHRNet(width=32, **kw),
     "higherhrnet_w48": lambda **kw: HigherHRNet(width=48, **kw),
     "simplebaseline_r101": lambda **kw: PoseResNet(num_layers=101, **kw),
+    "simplebaseline_r18": lambda **kw: PoseResNet(num_layers=18, **kw),
 }
 BACKBONES: tuple[str, ...] = tuple(_BUILDERS)
 
@@ -22,7 +23,8 @@ BACKBONES: tuple[str, ...] = tuple(_BUILDERS)
 def build_backbone(name: str, weights: str | Path | None = None, **kw: object) -> nn.Module:
     """Build a pose backbone by config name and, if ``weights`` is given, load that official checkpoint strictly.
 
-    ``kw`` go to the constructor (e.g. ``num_joints``); every backbone has ``heatmaps(x, out_size)``.
+    ``kw`` go to the constructor (e.g. ``num_joints``, or ``deconv_filters`` for SimpleBaseline); every backbone has
+    ``heatmaps(x, out_size)``.
     """
     if name not in _BUILDERS:
         raise ValueError(f"unknown pose backbone {name!r}; choose one of {', '.join(BACKBONES)}")
@@ -37,6 +39,8 @@ __all__ = [
     "COCO_FLIP_INDEX",
     "HigherHRNet",
     "PoseResNet",
+    "PoseWeightsError",
+    "PoseWeightsNotFound",
     "StageSpec",
     "build_backbone",
     "count_parameters",

@@ -10,10 +10,20 @@ from pathlib import Path
 import torch
 from torch import Tensor, nn
 
+from mpt.errors import MptError
+
 # Keys a checkpoint may wrap its weights in (HRNet repos save raw state dicts; training scripts often wrap them).
 _WRAPPER_KEYS = ("state_dict", "model")
 _DP_PREFIX = "module."  # added by nn.DataParallel / DistributedDataParallel
 _SHOW = 5  # how many offending keys an error lists
+
+
+class PoseWeightsError(MptError, ValueError):
+    """A pose checkpoint is unreadable, malformed, or does not fit the network (the CLIs print the message)."""
+
+
+class PoseWeightsNotFound(MptError, FileNotFoundError):
+    """A pose checkpoint file does not exist."""
 
 
 def count_parameters(module: nn.Module, trainable_only: bool = False) -> int:
@@ -30,18 +40,19 @@ def read_state_dict(path: str | Path) -> dict[str, Tensor]:
     """Read a checkpoint file into a flat ``{name: tensor}`` dict without a ``module.`` prefix.
 
     Accepts a raw state dict or one wrapped as ``{"state_dict": ...}`` / ``{"model": ...}``. Raises
-    FileNotFoundError for a missing file and ValueError for an unreadable or malformed one.
+    :class:`PoseWeightsNotFound` (a FileNotFoundError) for a missing file and :class:`PoseWeightsError` (a
+    ValueError) for an unreadable or malformed one; both are MptErrors, which the CLIs print as one line.
     """
     path = Path(path)
     if not path.is_file():
-        raise FileNotFoundError(
+        raise PoseWeightsNotFound(
             f"pose checkpoint {path} does not exist; download the official weights (see the HigherHRNet / "
             f"deep-high-resolution-net model zoos) and point the backbone weights config at the file"
         )
     try:
         obj = torch.load(path, map_location="cpu", weights_only=True)
     except (RuntimeError, EOFError, OSError, ValueError, pickle.UnpicklingError, zipfile.BadZipFile) as err:
-        raise ValueError(
+        raise PoseWeightsError(
             f"pose checkpoint {path} could not be read ({type(err).__name__}: {err}); the file is truncated, corrupt "
             f"or not a torch state dict: download it again and compare its size / sha256 with the model zoo's"
         ) from err
@@ -50,10 +61,10 @@ def read_state_dict(path: str | Path) -> dict[str, Tensor]:
             obj = obj[key]
             break
     if not isinstance(obj, Mapping) or not obj:
-        raise ValueError(f"pose checkpoint {path} holds a {type(obj).__name__}, not a non-empty state dict")
+        raise PoseWeightsError(f"pose checkpoint {path} holds a {type(obj).__name__}, not a non-empty state dict")
     not_tensors = [str(k) for k, v in obj.items() if not isinstance(k, str) or not isinstance(v, Tensor)]
     if not_tensors:
-        raise ValueError(f"pose checkpoint {path} has entries that are not named tensors: {_few(not_tensors)}")
+        raise PoseWeightsError(f"pose checkpoint {path} has entries that are not named tensors: {_few(not_tensors)}")
     return {k.removeprefix(_DP_PREFIX): v for k, v in obj.items()}
 
 
@@ -81,12 +92,13 @@ def load_pose_weights(model: nn.Module, path: str | Path) -> None:
             parts.append(f"unexpected keys: {_few(unexpected)}")
         if wrong:
             parts.append(f"wrong shapes: {_few(wrong)}")
-        raise ValueError(
+        raise PoseWeightsError(
             f"pose checkpoint {path} does not match {type(model).__name__} ({'; '.join(parts)}); check that the "
             f"backbone config matches the file (e.g. higherhrnet_w48 for pose_higher_hrnet_w48_640.pth, "
-            f"higherhrnet_w32 for pose_higher_hrnet_w32_512.pth, simplebaseline_r101 for pose_resnet_101_*.pth)"
+            f"higherhrnet_w32 for pose_higher_hrnet_w32_512.pth, simplebaseline_r101 for pose_resnet_101_*.pth, "
+            f"simplebaseline_r18 with the backbone.deconv_filters it was trained with for the demo's stand-in)"
         )
     bad = [k for k, v in state.items() if v.is_floating_point() and not bool(torch.isfinite(v).all())]
     if bad:
-        raise ValueError(f"pose checkpoint {path} has NaN/inf values in {_few(bad)}; download the file again")
+        raise PoseWeightsError(f"pose checkpoint {path} has NaN/inf values in {_few(bad)}; download the file again")
     model.load_state_dict(state, strict=True)
