@@ -81,22 +81,28 @@ class PretrainTask:
 
     def validate(self, engine: Any) -> dict[str, float]:
         """MPJPE / PA-MPJPE (mm) of mesh-regressed J14 joints on held-out motions; validation camera i % n for the
-        cache row i."""
+        cache row i. With several validation cameras also per camera (``mpjpe_<camera id>``, ``pa_mpjpe_<camera
+        id>``): how a model trained on some views does on each of the others."""
         mb, world, rank = self.cfg.train.micro_batch, self.dist.world_size, self.dist.rank
-        sums = torch.zeros(3, dtype=torch.float64, device=self.dist.device)
         n_views = self.val_synth.n_cameras
+        sums = torch.zeros(n_views, 3, dtype=torch.float64, device=self.dist.device)  # per camera: mpjpe, pa, count
         for start in range(rank * mb, len(self.val_indices), mb * world):
             idx = self.val_indices[start : start + mb]
             cams = torch.as_tensor(idx % n_views, device=self.dist.device)
             syn = self._synthesize(self.val_cache, idx, None, train=False, camera_idx=cams)
             pred = engine(syn["inputs"].to(self.dtype))
             errors = h36m_p2_errors(pred["vertices"].float(), syn["joints3d"], self.body.h36m_regressor)
-            sums[0] += errors["mpjpe"].sum()
-            sums[1] += errors["pa_mpjpe"].sum()
-            sums[2] += len(idx)
+            rows = torch.stack([errors["mpjpe"], errors["pa_mpjpe"], torch.ones_like(errors["mpjpe"])], dim=1)
+            sums.index_add_(0, cams, rows.double())
         sums = all_reduce_sum(sums)
-        count = max(sums[2].item(), 1.0)
-        return {"mpjpe": sums[0].item() / count, "pa_mpjpe": sums[1].item() / count}
+        total = sums.sum(dim=0)
+        count = max(total[2].item(), 1.0)
+        out = {"mpjpe": total[0].item() / count, "pa_mpjpe": total[1].item() / count}
+        if n_views > 1:
+            for name, (mpjpe, pa_mpjpe, n) in zip(self.val_synth.cameras.names, sums.tolist(), strict=True):
+                if n > 0:
+                    out.update({f"mpjpe_{name}": mpjpe / n, f"pa_mpjpe_{name}": pa_mpjpe / n})
+        return out
 
 
 def _open_cache(path: str, split: str) -> MotionCache:
