@@ -458,6 +458,18 @@ def check_protocol(layout: Layout, p: Protocol) -> None:
     write_json_atomic(path, {"fingerprint": p.fingerprint(), "protocol": p.as_dict()})
 
 
+def run_command(layout: Layout, invocation: str, record: bool) -> str:
+    """The command the results file names: this one when it runs tasks (``record``, kept in ``run.json``), else the
+    last command that did (``--report-only`` rewrites the report of a study run earlier)."""
+    path = layout.out / "run.json"
+    if record:
+        write_json_atomic(path, {"command": invocation})
+        return invocation
+    if path.is_file():
+        return str(json.loads(path.read_text(encoding="utf-8"))["command"])
+    return invocation
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
@@ -482,8 +494,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         jobs = max(1, args.jobs or (1 if args.device != "cpu" else cores // 2))
         threads = max(1, args.threads or cores // jobs)
         readme = REPO / "README.md" if args.results.resolve() == DEFAULT_RESULTS else None
-        invocation = command("python tools/study.py", argv)
         check_protocol(layout, p)
+        invocation = run_command(layout, command("python tools/study.py", argv), record=not args.report_only)
 
         def report() -> None:
             for path in write_report(layout, p, args.results, invocation, readme):

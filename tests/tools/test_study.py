@@ -145,7 +145,7 @@ def test_plot_is_written(tmp_path):
 def test_the_runner_end_to_end_at_a_tiny_size(tmp_path, capsys):
     """tools/study.py from nothing to the report: 2 steps per training, 1 seed, the data at 2% of the study's size.
     Every run of every section is in study.md with a result, the plot is an image, a second call re-runs nothing,
-    and another protocol in the same folder is refused."""
+    --report-only names the command that ran, and another protocol in the same folder is refused."""
     from tools.study import main
 
     out, res = tmp_path / "study", tmp_path / "results"
@@ -168,5 +168,8 @@ def test_the_runner_end_to_end_at_a_tiny_size(tmp_path, capsys):
     n = 2 * len(stored) + 4  # the data tasks, and a training and an evaluation per unit
     assert f"{n} of {n} tasks done before; 0 to run" in capsys.readouterr().out
     assert {f.name: f.stat().st_mtime_ns for f in (out / "results").iterdir()} == stored
+    # --report-only rewrites the report and names the command that produced the results, not itself
+    assert main(["--out", str(out), "--results", str(res), "--report-only"]) == 0
+    assert f"- Command: `python tools/study.py {' '.join(args)}`" in (res / "study.md").read_text(encoding="utf-8")
     assert main([*args[:-6], "--steps", "3", "--jobs", "1", "--threads", "1"]) == 2
     assert "another protocol" in capsys.readouterr().err
