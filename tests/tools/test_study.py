@@ -169,7 +169,7 @@ def test_the_runner_end_to_end_at_a_tiny_size(tmp_path, capsys):
     assert f"{n} of {n} tasks done before; 0 to run" in capsys.readouterr().out
     assert {f.name: f.stat().st_mtime_ns for f in (out / "results").iterdir()} == stored
     # --report-only rewrites the report and names the command that produced the results, not itself
-    assert main(["--out", str(out), "--results", str(res), "--report-only"]) == 0
+    assert main([*args, "--report-only"]) == 0
     assert f"- Command: `python tools/study.py {' '.join(args)}`" in (res / "study.md").read_text(encoding="utf-8")
     assert main([*args[:-6], "--steps", "3", "--jobs", "1", "--threads", "1"]) == 2
     assert "another protocol" in capsys.readouterr().err
