@@ -31,4 +31,4 @@ def test_misspelt_key_is_rejected_by_name(tmp_path):
 def test_help_lists_groups(tmp_path):
     res = _run("mpt.cli.evaluate", "--help", cwd=tmp_path)
     assert res.returncode == 0
-    assert "backbone: higherhrnet_w32, higherhrnet_w48, none, simplebaseline_r101" in res.stdout
+    assert "backbone: demo_pose, higherhrnet_w32, higherhrnet_w48, none, simplebaseline_r101, simplebaseline_r18" in res.stdout
