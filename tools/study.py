@@ -187,6 +187,14 @@ def train_pose_network(layout: Layout, p: Protocol) -> None:
     train_demo_pose(cfg.paths.tsv, cfg.backbone.weights, opt)
 
 
+def pose_keypoints_file(layout: Layout) -> Path:
+    """The stand-in pose network's keypoints.json (its PCK), beside the weights file its backbone config names."""
+    from mpt.config import compose_config
+
+    cfg = compose_config("finetune", [*pose_backbone(), f"paths.data_root={layout.data}"])
+    return Path(cfg.backbone.weights).parent / "keypoints.json"
+
+
 def pose_backbone() -> list[str]:
     """Overrides that put the stand-in pose network in front of a model (its config names the weights file under
     ``paths.data_root``, where :func:`train_pose_network` writes it)."""

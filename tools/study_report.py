@@ -415,10 +415,10 @@ def update_readme(readme: Path, text: str) -> bool:
 def write_report(layout: Any, protocol: Protocol, results_dir: Path, invocation: str,
                  readme: Path | None = None) -> Sequence[Path]:  # fmt: skip
     """study.md and study.png into ``results_dir`` from ``layout``'s stored results (and the README headline)."""
-    from tools.study import data_timing, git_commit
+    from tools.study import data_timing, git_commit, pose_keypoints_file
 
     results = Results(layout.results, protocol)
-    pose_file = layout.data / "pose" / "keypoints.json"
+    pose_file = pose_keypoints_file(layout)
     pose = json.loads(pose_file.read_text(encoding="utf-8")) if pose_file.is_file() else None
     md = report_markdown(results, invocation, git_commit(), data_timing(layout), pose)
     md = write_text_atomic(results_dir / "study.md", md)
