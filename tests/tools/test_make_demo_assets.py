@@ -715,7 +715,8 @@ def test_study_image_motions_render_protocol2_sets(study, tmp_path):
     from tools.make_demo_tsv import make_demo_tsv
 
     assets, _ = study
-    sets = make_demo_tsv(assets.image_assets(), tmp_path / "tsv", img_size=64, n_train=16, n_valid=24, n_coco=0)
+    sets = make_demo_tsv(assets.image_assets(), tmp_path / "tsv", img_size=64, n_train=16, n_valid=24, n_coco=0,
+                         n_keypoints=0)
     p2 = re.compile(r"^images/(S9|S11)_[A-Za-z]+(_\d+)?\.60457274_\d{6}\.jpg$")
     names = {}
     for key in ("h36m", "h36m_p2"):

@@ -48,7 +48,7 @@ def test_cached_pose_maps_match_the_model_with_its_pose_network(demo_assets, dem
 def plain_set(demo_assets, tmp_path_factory):
     """Protocol-2 images on plain backgrounds (the person is every pixel unlike the background colour)."""
     out = tmp_path_factory.mktemp("plain_tsv")
-    make_demo_tsv(demo_assets, out, seed=5, n_train=0, n_valid=6, n_coco=0, backgrounds=("plain",))
+    make_demo_tsv(demo_assets, out, seed=5, n_train=0, n_valid=6, n_coco=0, n_keypoints=0, backgrounds=("plain",))
     return MeshTSVDataset(out / "human3.6m", "valid_protocol2")
 
 
