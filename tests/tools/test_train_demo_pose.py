@@ -15,6 +15,8 @@ from mpt.data.image_dataset import MeshTSVDataset
 from mpt.engine.builders import build_backbone
 from tools.train_demo_pose import PoseTrainOptions, evaluate_keypoints, heatmap_loss, train_demo_pose
 
+STEPS_TO_LEARN, CROP = 150, 96  # memorising 16 images: about a minute on 2 cores
+
 
 def _gaussians_by_hand(kp: np.ndarray, crop: int, size: int, sigma: float = 2.0) -> np.ndarray:
     """(B, J, 3) normalised keypoints -> (B, J, size, size) Gaussians at their map pixels (numpy, full grid)."""
@@ -89,3 +91,23 @@ def test_checkpoint_loads_through_the_backbone_config_and_a_second_call_trains_n
     again = train_demo_pose(demo_tsv, ckpt, PoseTrainOptions(**{**opt.__dict__, "steps": 3}), verbose=False)
     assert again["steps"] == 3 and not list((tmp_path / "pose").glob(".*"))  # no temporary files left
 
+
+def test_the_network_finds_the_keypoints_of_the_images_it_learnt(demo_tsv, tmp_path):
+    """Trained without augmentation on the 16 rendered keypoint images and measured on the same images (96 px
+    crops, 24 px maps), the network's argmax keypoints lie far closer to the labels than an image-blind guess (each
+    keypoint at its mean position over the images): the heatmap targets, the loss and the argmax read-out agree on
+    where a keypoint is. Measured: 3.81 px (about one map pixel) against 7.10 px for the guess. (Generalising to
+    unseen images takes thousands of images: tools/train_demo_pose.py's keypoints.json.)
+    """
+    opt = PoseTrainOptions(deconv_filters=32, steps=STEPS_TO_LEARN, batch=8, crop=CROP, small_steps=0, augment=False,
+                           val_set="coco_keypoints", val_split="train", log_every=STEPS_TO_LEARN)  # fmt: skip
+    result = train_demo_pose(demo_tsv, tmp_path / "pose.pth", opt, verbose=False)
+    seen = MeshTSVDataset(demo_tsv / "coco_keypoints", "train", train=False, img_size=CROP)
+    kp = np.stack([seen[i]["keypoints"].numpy() for i in range(len(seen))])  # (16, 17, 3)
+    gt = ((kp[..., :2] + 1) * CROP - 1) / 2
+    valid = (kp[..., 2] > 0) & (gt >= -0.5).all(-1) & (gt < CROP - 0.5).all(-1)
+    guess = np.stack([gt[:, j][valid[:, j]].mean(axis=0) for j in range(17)])  # (17, 2)
+    blind = np.linalg.norm(gt - guess, axis=-1)[valid].mean()
+    print(f"argmax error {result['mean_px']:.2f} px, image-blind guess {blind:.2f} px ({CROP} px crops)")
+    assert result["keypoints"] == valid.sum()
+    assert result["mean_px"] < 0.65 * blind
