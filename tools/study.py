@@ -175,12 +175,18 @@ def render_image_sets(layout: Layout, p: Protocol) -> None:
                   n_train=p.n_ft_h36m, n_valid=p.n_eval, n_coco=p.n_ft_coco, n_keypoints=p.n_pose_images)  # fmt: skip
 
 
+def pose_config(layout: Layout, primary: str = "finetune") -> Any:
+    """The ``primary`` config (finetune or eval) with the stand-in pose network in front, over the study's data."""
+    from mpt.config import compose_config
+
+    return compose_config(primary, [*pose_backbone(), f"paths.data_root={layout.data}"])
+
+
 def train_pose_network(layout: Layout, p: Protocol) -> None:
     """Train (or find trained) the stand-in pose network on the keypoint set, into the file its config names."""
-    from mpt.config import compose_config
     from tools.train_demo_pose import PoseTrainOptions, train_demo_pose
 
-    cfg = compose_config("finetune", [*pose_backbone(), f"paths.data_root={layout.data}"])
+    cfg = pose_config(layout)
     opt = PoseTrainOptions(backbone=cfg.backbone.name, deconv_filters=cfg.backbone.deconv_filters,
                            steps=p.pose_steps, batch=p.pose_batch, small_crop=p.pose_small_crop,
                            small_steps=p.pose_small_steps, seed=0)  # fmt: skip
@@ -189,10 +195,7 @@ def train_pose_network(layout: Layout, p: Protocol) -> None:
 
 def pose_keypoints_file(layout: Layout) -> Path:
     """The stand-in pose network's keypoints.json (its PCK), beside the weights file its backbone config names."""
-    from mpt.config import compose_config
-
-    cfg = compose_config("finetune", [*pose_backbone(), f"paths.data_root={layout.data}"])
-    return Path(cfg.backbone.weights).parent / "keypoints.json"
+    return Path(pose_config(layout).backbone.weights).parent / "keypoints.json"
 
 
 def pose_backbone() -> list[str]:
@@ -222,12 +225,11 @@ def prepare_corpus(layout: Layout, p: Protocol) -> None:
 
 def cache_eval_pose_maps(layout: Layout, p: Protocol) -> None:
     """The stand-in pose network's maps of the protocol-2 images (tools/study_eval.py)."""
-    from mpt.config import compose_config
     from mpt.engine.builders import build_backbone
     from mpt.engine.image_batches import build_image_set
     from tools.study_eval import cache_pose_maps
 
-    cfg = compose_config("eval", [*pose_backbone(), f"paths.data_root={layout.data}"])
+    cfg = pose_config(layout, "eval")
     dataset = build_image_set(cfg.data, train=False, seed=cfg.seed)
     cache_pose_maps(build_backbone(cfg), dataset, layout.pose_maps, device=_device(p))
 
