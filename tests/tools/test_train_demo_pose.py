@@ -27,6 +27,14 @@ def _gaussians_by_hand(kp: np.ndarray, crop: int, size: int, sigma: float = 2.0)
     return np.exp(-d2 / (2 * sigma**2))
 
 
+def _labels_by_hand(dataset: MeshTSVDataset) -> tuple[np.ndarray, np.ndarray]:
+    """The set's COCO keypoints in crop pixels (N, 17, 2) and which count (N, 17): labelled and inside the crop."""
+    kp = np.stack([dataset[i]["keypoints"].numpy() for i in range(len(dataset))])  # (N, 17, 3) normalised
+    side = dataset.img_size
+    gt = ((kp[..., :2] + 1) * side - 1) / 2
+    return gt, (kp[..., 2] > 0) & (gt >= -0.5).all(-1) & (gt < side - 0.5).all(-1)
+
+
 def test_loss_is_zero_at_the_target_and_ignores_unlabelled_and_outside_keypoints():
     rng = np.random.default_rng(0)
     kp = np.concatenate([rng.uniform(-0.8, 0.8, (2, 17, 2)), np.ones((2, 17, 1))], axis=-1)
@@ -61,9 +69,7 @@ class _Constant(nn.Module):
 def test_pck_and_pixel_error_by_hand(demo_tsv):
     dataset = MeshTSVDataset(demo_tsv / "human3.6m", "valid_protocol2", train=False)
     result = evaluate_keypoints(_Constant(100, 80), dataset, batch=5)
-    kp = np.stack([dataset[i]["keypoints"].numpy() for i in range(len(dataset))])  # (N, 17, 3)
-    gt = ((kp[..., :2] + 1) * 224 - 1) / 2
-    valid = (kp[..., 2] > 0) & (gt >= -0.5).all(-1) & (gt < 223.5).all(-1)
+    gt, valid = _labels_by_hand(dataset)
     dist = np.linalg.norm(gt - np.array([100.0, 80.0]), axis=-1)
     assert result["keypoints"] == valid.sum() and result["images"] == len(dataset)
     assert result["pck@0.1"] == pytest.approx(((dist < 22.4) & valid).sum() / valid.sum())
@@ -103,9 +109,7 @@ def test_the_network_finds_the_keypoints_of_the_images_it_learnt(demo_tsv, tmp_p
                            val_set="coco_keypoints", val_split="train", log_every=STEPS_TO_LEARN)  # fmt: skip
     result = train_demo_pose(demo_tsv, tmp_path / "pose.pth", opt, verbose=False)
     seen = MeshTSVDataset(demo_tsv / "coco_keypoints", "train", train=False, img_size=CROP)
-    kp = np.stack([seen[i]["keypoints"].numpy() for i in range(len(seen))])  # (16, 17, 3)
-    gt = ((kp[..., :2] + 1) * CROP - 1) / 2
-    valid = (kp[..., 2] > 0) & (gt >= -0.5).all(-1) & (gt < CROP - 0.5).all(-1)
+    gt, valid = _labels_by_hand(seen)  # (16, 17, 2), (16, 17)
     guess = np.stack([gt[:, j][valid[:, j]].mean(axis=0) for j in range(17)])  # (17, 2)
     blind = np.linalg.norm(gt - guess, axis=-1)[valid].mean()
     print(f"argmax error {result['mean_px']:.2f} px, image-blind guess {blind:.2f} px ({CROP} px crops)")
