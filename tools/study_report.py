@@ -245,8 +245,9 @@ def headline(results: Results) -> str:
                 "(run `python tools/study.py`).")  # fmt: skip
     counts = tally(results)
     total = sum(counts.values())
-    parts = ", ".join(f"{counts[k]} {k}" for k in ("agrees", "opposite", "inconclusive") if counts.get(k))
-    others = {k: v for k, v in counts.items() if k not in ("agrees", "opposite", "inconclusive")}
+    words = {"agrees": "agree", "opposite": "point the opposite way", "inconclusive": "inconclusive"}
+    parts = ", ".join(f"{counts[k]} {w}" for k, w in words.items() if counts.get(k))
+    others = {k: v for k, v in counts.items() if k not in words}
     if others:
         parts += ", " + ", ".join(f"{v} {k}" for k, v in others.items())
     return (
