@@ -141,11 +141,14 @@ def command(name: str, args: Sequence[str]) -> str:
 
 
 def git_commit() -> str:
-    """HEAD of the checkout the study runs from, with ``+dirty`` when tracked files have uncommitted changes."""
+    """HEAD of the checkout the study runs from, with ``+dirty`` when tracked files have uncommitted changes. The
+    files the study writes itself (the results file and plot, the README headline) do not count: a study's first
+    report rewrites them before any training starts."""
+    own = [":(exclude)docs/results", ":(exclude)README.md"]
     try:
         head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=REPO, capture_output=True, text=True,
                               check=True).stdout.strip()  # fmt: skip
-        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=REPO,
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no", "--", ".", *own], cwd=REPO,
                                capture_output=True, text=True, check=True).stdout.strip()  # fmt: skip
     except (OSError, subprocess.CalledProcessError):
         return "unknown (not a git checkout)"

@@ -175,3 +175,29 @@ def test_the_runner_end_to_end_at_a_tiny_size(tmp_path, capsys):
     assert f"- Command: `python tools/study.py {' '.join(args)}`" in (res / "study.md").read_text(encoding="utf-8")
     assert main([*args[:-6], "--steps", "3", "--jobs", "1", "--threads", "1"]) == 2
     assert "another protocol" in capsys.readouterr().err
+
+
+def test_commit_is_dirty_for_code_changes_not_for_the_files_the_study_writes(tmp_path, monkeypatch):
+    import subprocess
+
+    import tools.study
+
+    def git(*args: str) -> str:
+        return subprocess.run(["git", *args], cwd=tmp_path, check=True, capture_output=True, text=True).stdout.strip()
+
+    (tmp_path / "docs" / "results").mkdir(parents=True)
+    (tmp_path / "tools").mkdir()
+    for name in ("README.md", "docs/results/study.md", "tools/study.py"):
+        (tmp_path / name).write_text("v1\n")
+    git("init", "-q")
+    git("add", "-A")
+    git("-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "v1")
+    head = git("rev-parse", "HEAD")
+    monkeypatch.setattr(tools.study, "REPO", tmp_path)
+    assert tools.study.git_commit() == head
+    # the study's first report rewrites its results file and the README headline before any training
+    (tmp_path / "README.md").write_text("v2\n")
+    (tmp_path / "docs/results/study.md").write_text("v2\n")
+    assert tools.study.git_commit() == head
+    (tmp_path / "tools/study.py").write_text("v2\n")
+    assert tools.study.git_commit() == head + "+dirty"
