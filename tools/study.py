@@ -61,7 +61,9 @@ from mpt.errors import MptError
 from tools.study_protocol import RUN_BY_KEY, Protocol, Unit, protocol_for, units
 
 REPO = Path(__file__).resolve().parent.parent
-DEFAULT_RESULTS = REPO / "docs" / "results"
+# What the study writes into the repository (paths relative to it): the results file and plot, the README headline
+RESULTS_IN_REPO, README_IN_REPO = "docs/results", "README.md"
+DEFAULT_RESULTS = REPO / RESULTS_IN_REPO
 CKPT_EVERY = 1000  # a training checkpoints every this many steps and at its end (only long runs resume mid-way)
 DATA_TASKS = ("corpus", "images", "pose_network", "pose_maps")
 
@@ -144,7 +146,7 @@ def git_commit() -> str:
     """HEAD of the checkout the study runs from, with ``+dirty`` when tracked files have uncommitted changes. The
     files the study writes itself (the results file and plot, the README headline) do not count: a study's first
     report rewrites them before any training starts."""
-    own = [":(exclude)docs/results", ":(exclude)README.md"]
+    own = [f":(exclude){RESULTS_IN_REPO}", f":(exclude){README_IN_REPO}"]
     try:
         head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=REPO, capture_output=True, text=True,
                               check=True).stdout.strip()  # fmt: skip
@@ -506,7 +508,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         cores = os.cpu_count() or 1
         jobs = max(1, args.jobs or (1 if args.device != "cpu" else cores // 2))
         threads = max(1, args.threads or cores // jobs)
-        readme = REPO / "README.md" if args.results.resolve() == DEFAULT_RESULTS else None
+        readme = REPO / README_IN_REPO if args.results.resolve() == DEFAULT_RESULTS else None
         check_protocol(layout, p)
         invocation = run_command(layout, command("python tools/study.py", argv), record=not args.report_only)
 
