@@ -20,7 +20,6 @@ from dataclasses import dataclass
 
 from mpt.errors import MptError
 
-TORCHRUN_VARS = ("RANK", "WORLD_SIZE", "LOCAL_RANK", "MASTER_ADDR", "MASTER_PORT")
 _NODELISTS = ("SLURM_STEP_NODELIST", "SLURM_JOB_NODELIST", "SLURM_NODELIST")
 _SLURM_HELP = ("launch one task per GPU with srun (e.g. scripts/launch/slurm_2node_8gpu.sbatch), or start torchrun "
                "under srun, which sets RANK itself")  # fmt: skip

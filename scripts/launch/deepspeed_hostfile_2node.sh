@@ -5,4 +5,5 @@
 #   EXP=finetune_mpt DATA=/shared/mpt HOSTFILE=hostfile scripts/launch/deepspeed_hostfile_2node.sh
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/env.sh"
-deepspeed --hostfile="${HOSTFILE:-hostfile}" --no_local_rank "$(command -v "$MPT_CMD")" "${MPT_ARGS[@]}" "$@"
+mpt_bin=$(command -v "$MPT_CMD") || { echo "$MPT_CMD is not on PATH: activate mpt's environment" >&2; exit 2; }
+deepspeed --hostfile="${HOSTFILE:-hostfile}" --no_local_rank "$mpt_bin" "${MPT_ARGS[@]}" "$@"
