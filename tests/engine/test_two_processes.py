@@ -114,8 +114,9 @@ def test_batchnorm_statistics_agree_over_ranks_and_a_resume_is_exact(demo_assets
     shutil.copytree(run, resumed)
     (resumed / "model.safetensors").unlink()
     (resumed / "checkpoints" / "latest").write_text("step00000004\n")
-    res = _torchrun([*cmd, str(tmp_path / "bn_resumed"), *args, "train.resume=true",
-                     *_paths(demo_assets, demo_cache, shared_cache_dir, resumed)], tmp_path, PYTHONPATH=str(ROOT))  # fmt: skip
+    paths = _paths(demo_assets, demo_cache, shared_cache_dir, resumed)
+    res = _torchrun([*cmd, str(tmp_path / "bn_resumed"), *args, "train.resume=true", *paths], tmp_path,
+                    PYTHONPATH=str(ROOT))  # fmt: skip
     assert res.returncode == 0, res.stderr[-3000:]
     assert f"at step 4/{STEPS}" in res.stdout
     _assert_close_weights(run, resumed, atol=0)
