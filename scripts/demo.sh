@@ -25,6 +25,7 @@ $PY tools/show_views.py --assets "$DEMO" --out "$OUT/views"
 step "stand-in COCO keypoint weights (SimpleBaseline ResNet-18 on rendered images; PCK on the protocol-2 images)"
 $PY -m tools.standin.train_pose --data-root "$DEMO"
 step "pre-training (tiny model, synthesised heatmaps)"
+rm -rf "$OUT/pretrain" "$OUT/finetune"  # each demo trains afresh (mpt refuses to train over a run without train.resume)
 .venv/bin/mpt-pretrain experiment=demo_pretrain
 step "zero-shot evaluation (pre-trained model behind the stand-in pose network, no fine-tuning: Table 2 protocol)"
 .venv/bin/mpt-eval experiment=demo_eval_pretrain

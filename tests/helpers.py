@@ -23,8 +23,9 @@ def logged(run: Path, kind: str = "train") -> list[dict]:
 
 
 def clean_env(**extra: str) -> dict[str, str]:
-    """The environment for a child run: no inherited rank variables, one thread per process."""
-    env = {k: v for k, v in os.environ.items() if k not in DIST_ENV}
+    """The environment for a child run: no inherited rank variables (nor SLURM's, which mpt reads as ranks too), one
+    thread per process."""
+    env = {k: v for k, v in os.environ.items() if k not in DIST_ENV and not k.startswith("SLURM_")}
     env.update({"OMP_NUM_THREADS": "1", "PYTHONUNBUFFERED": "1"}, **extra)
     return env
 

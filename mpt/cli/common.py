@@ -11,6 +11,7 @@ import hydra
 from omegaconf import DictConfig
 
 from mpt.config import CONFIG_PATH, register_configs
+from mpt.engine.ranks import ranks_from_env
 from mpt.errors import MptError
 
 
@@ -36,6 +37,14 @@ def hydra_app(config_name: str, task: str) -> Callable[[], None]:
 
     def main() -> None:
         register_configs()
+        try:
+            rank = ranks_from_env().rank
+        except MptError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            sys.exit(2)
+        if rank != 0:
+            # Every rank shares one run folder (paths.output_dir): only rank 0 writes Hydra's .hydra/ and job log.
+            sys.argv += ["hydra.output_subdir=null", "hydra/job_logging=none"]
         app()
 
     return main

@@ -26,7 +26,10 @@ class PathsConfig:
     motion_cache: str = "${paths.data_root}/amass_cache"  # written by tools/prepare_amass.py
     tsv: str = "${paths.data_root}/tsv"  # METRO-style TSV image sets
     cache: str = "${paths.data_root}/cache"  # derived files (mesh levels)
-    output_dir: str = "outputs/${name}"  # one explicit run dir shared by all ranks
+    # Every run's folder lives under output_root unless output_dir is given: the fine-tuning experiments find
+    # their pre-training at ${paths.output_root}/pretrain_*, so one paths.output_root=/shared/... moves both.
+    output_root: str = "outputs"
+    output_dir: str = "${paths.output_root}/${name}"  # one explicit run dir shared by all ranks
 
 
 @dataclass

@@ -5,6 +5,11 @@ on every rank, with our client state (step, config) inside; ``latest`` names the
 replaced atomically only after every rank has finished writing, so a crash or a full disk in the middle of a save
 leaves the previous checkpoint as the one that resumes. Older tags beyond ``keep`` are deleted afterwards.
 
+A launch into a folder that already holds a run (checkpoints, metrics.jsonl or an export) continues it with
+``train.resume=true`` and otherwise stops before writing anything (:func:`refuse_to_overwrite`): a relaunch that
+forgot the flag, e.g. a requeued cluster job, would restart at step 0, append a second history to metrics.jsonl and
+move ``latest`` to the new run's checkpoints. The launch scripts pass ``train.resume=true`` for that reason.
+
 An export (``model.safetensors`` + ``config.yaml`` + ``model.sha256``) is a plain fp32 state dict for evaluation and
 inference without DeepSpeed.
 """
@@ -22,7 +27,7 @@ from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
 from mpt.atomic import atomic_path, write_text_atomic
-from mpt.engine.distributed import barrier
+from mpt.engine.distributed import all_reduce_sum, barrier
 from mpt.errors import MptError
 
 LATEST = "latest"
@@ -42,6 +47,26 @@ def latest_tag(ckpt_dir: str | Path) -> str | None:
         raise MptError(f"{pointer} names checkpoint {tag!r}, which is missing; delete {pointer} to start over "
                        "or restore the folder")  # fmt: skip
     return tag
+
+
+def previous_run(run_dir: str | Path) -> list[str]:
+    """What in ``run_dir`` shows that a training ran there: its checkpoints, metrics log and export."""
+    run_dir = Path(run_dir)
+    ckpt_dir = run_dir / "checkpoints"
+    found = [f"checkpoints/{p.name}" for p in sorted(ckpt_dir.iterdir())] if ckpt_dir.is_dir() else []
+    return found + [name for name in ("metrics.jsonl", "model.safetensors") if (run_dir / name).exists()]
+
+
+def refuse_to_overwrite(run_dir: str | Path, resume: bool, device: torch.device) -> None:
+    """Without ``resume``, stop on every rank (the ranks agree by an all-reduce, before any of them writes) when
+    ``run_dir`` holds a previous run; see the module docstring."""
+    found = [] if resume else previous_run(run_dir)
+    if all_reduce_sum(torch.tensor([float(len(found))], device=device)).item() == 0:
+        return
+    seen = f"it holds {', '.join(found[:4])}" if found else "another rank sees a previous run there"
+    raise MptError(f"paths.output_dir={run_dir} already holds a training run ({seen}) and train.resume is false: "
+                   "add train.resume=true to continue it from its latest checkpoint, or give another "
+                   "paths.output_dir (or delete that folder) to start a new run")  # fmt: skip
 
 
 def save_checkpoint(engine: Any, ckpt_dir: str | Path, step: int, client_state: dict[str, Any], is_main: bool,

@@ -17,8 +17,8 @@ import torch
 from omegaconf import DictConfig, OmegaConf
 
 from mpt.atomic import write_text_atomic
-from mpt.engine.checkpoint import export_model, latest_tag, load_checkpoint, save_checkpoint
-from mpt.engine.distributed import DistInfo, all_reduce_sum
+from mpt.engine.checkpoint import export_model, latest_tag, load_checkpoint, refuse_to_overwrite, save_checkpoint
+from mpt.engine.distributed import DistInfo, all_reduce_sum, average_batchnorm_statistics
 from mpt.engine.ds_config import build_ds_config, precision_dtype, total_train_steps
 from mpt.engine.logger import RunLogger
 from mpt.errors import MptError
@@ -49,6 +49,7 @@ def _param_groups(model: torch.nn.Module) -> list[torch.nn.Parameter]:
 
 
 def _validate(engine: Any, task: TrainTask, logger: RunLogger, step: int, total: int) -> dict[str, float]:
+    average_batchnorm_statistics(engine.module)  # every rank validates with the same statistics
     engine.eval()
     with torch.no_grad():
         metrics = task.validate(engine)
@@ -109,6 +110,7 @@ def train(cfg: DictConfig, dist: DistInfo, model: torch.nn.Module, task: TrainTa
         raise MptError(f"train.keep_checkpoints must be >= 1 (resuming needs the newest), got {tc.keep_checkpoints}")
     total = total_train_steps(task.num_train_samples, tc.micro_batch, tc.grad_accum, dist.world_size, tc.epochs,
                               tc.max_steps)  # fmt: skip
+    refuse_to_overwrite(run_dir, tc.resume, dist.device)
     engine, _, task.dtype = setup_engine(cfg, dist, model, total)  # type: ignore[attr-defined]
 
     start = 0
@@ -164,12 +166,14 @@ def train(cfg: DictConfig, dist: DistInfo, model: torch.nn.Module, task: TrainTa
             if done % tc.val_every == 0 or done == total:
                 metrics = _validate(engine, task, logger, done, total)
             if done % tc.ckpt_every == 0 or done == total:
+                average_batchnorm_statistics(engine.module)  # DeepSpeed saves rank 0's module; every rank loads it
                 save_checkpoint(engine, ckpt_dir, done, {"step": done, "config": OmegaConf.to_yaml(cfg)},
                                 dist.is_main, keep=tc.keep_checkpoints)  # fmt: skip
             if done == kill_after:
                 os.kill(os.getpid(), signal.SIGKILL)
     finally:
         logger.close()
+    average_batchnorm_statistics(engine.module)
     if dist.is_main:
         export_model(engine.module, cfg, run_dir)
     return {"metrics": metrics, "steps": total, "run_dir": str(run_dir)}
