@@ -123,7 +123,9 @@ class BackboneConfig:
     """2D pose network in front of the heatmap encoder (fine-tuning / evaluation on images)."""
 
     name: str = "none"  # none | higherhrnet_w48 | higherhrnet_w32 | simplebaseline_r101 | simplebaseline_r18
-    weights: Optional[str] = None  # official COCO keypoint checkpoint
+    # official COCO keypoint checkpoint (mpt-finetune refuses a pose network without one); "random": random
+    # weights, asked for by name (mpt.models.backbones.RANDOM_WEIGHTS)
+    weights: Optional[str] = None
     freeze: bool = False  # the paper fine-tunes the backbone
     deconv_filters: Optional[int] = None  # SimpleBaseline head width (NUM_DECONV_FILTERS); null: the official 256
 

@@ -1,8 +1,9 @@
 """``mpt-finetune``: the pose network in front of the pre-trained MPT model, trained on mixed 2D/3D image sets.
 
 The pre-trained weights (``train.init_from``: an mpt-pretrain run folder) initialise everything but the pose
-network, which starts from its COCO keypoint checkpoint (``backbone.weights``) and is trained too unless
-``backbone.freeze=true`` (the paper fine-tunes it). Samples with only 2D joints train only the 2D loss.
+network, which starts from its COCO keypoint checkpoint (``backbone.weights``; a run without one is refused unless
+``backbone.weights=random`` asks for random weights by name) and is trained too unless ``backbone.freeze=true``
+(the paper fine-tunes it). Samples with only 2D joints train only the 2D loss.
 Validation: Human3.6M protocol 2 on ``data.val`` every ``train.val_every`` steps.
 """
 
@@ -20,6 +21,7 @@ from mpt.engine.builders import (
     check_inputs,
     load_export_into,
     loss_weights,
+    pose_weights_check,
 )
 from mpt.engine.checkpoint import load_exported
 from mpt.engine.distributed import DistInfo, setup_distributed
@@ -28,6 +30,7 @@ from mpt.engine.image_batches import build_image_set, build_mixed, eval_loader, 
 from mpt.engine.targets import VertexDownsampler, image_targets, mesh_predictions
 from mpt.engine.trainer import train
 from mpt.losses import mesh_losses
+from mpt.models.backbones import RANDOM_WEIGHTS
 
 
 class FinetuneTask:
@@ -68,7 +71,7 @@ class FinetuneTask:
 def finetune(cfg: DictConfig) -> dict[str, Any]:
     """Fine-tune from ``cfg`` (see configs/finetune.yaml); returns final validation metrics and the run folder."""
     inits = [lambda: load_exported(cfg.train.init_from)] if cfg.train.init_from is not None else []
-    _, _, mixed, *init = check_inputs(*body_checks(cfg), lambda: build_mixed(cfg), *inits)
+    _, _, _, mixed, *init = check_inputs(*body_checks(cfg), pose_weights_check(cfg), lambda: build_mixed(cfg), *inits)
     val_set = build_image_set(cfg.data.val, train=False, seed=cfg.seed) if cfg.data.val is not None else None
     dist = setup_distributed(cfg.device)
     body = build_body_model(cfg).to(dist.device)
@@ -77,5 +80,8 @@ def finetune(cfg: DictConfig) -> dict[str, Any]:
         load_export_into(model, init[0], "fine-tune with the same model=... and input=... as pre-training")
     elif dist.is_main:
         print("train.init_from is not set: fine-tuning without pre-trained weights", flush=True)
+    if dist.is_main and cfg.backbone.weights == RANDOM_WEIGHTS:
+        print(f"backbone.weights={RANDOM_WEIGHTS}: the {cfg.backbone.name} pose network starts from random weights",
+              flush=True)  # fmt: skip
     task = FinetuneTask(cfg, dist, body, VertexDownsampler(levels).to(dist.device), mixed, val_set)
     return train(cfg, dist, model, task)

@@ -124,6 +124,7 @@ def test_an_empty_validation_set_is_one_clear_error(demo_assets, demo_tsv, share
     empty.mkdir()
     for kind in ("img", "label"):
         (empty / f"valid_protocol2.{kind}.tsv").write_text("")
-    cfg = _finetune_cfg(demo_assets, demo_tsv, shared_cache_dir, tmp_path / "run", f"data.val.tsv={empty}")
+    cfg = _finetune_cfg(demo_assets, demo_tsv, shared_cache_dir, tmp_path / "run", f"data.val.tsv={empty}",
+                        "backbone.weights=random")  # fmt: skip
     with pytest.raises(MptError, match=re.escape(f"image set 'h36m_p2' ({empty}, split 'valid_protocol2') has no rows")):
         finetune(cfg)
