@@ -64,7 +64,8 @@ BOX_PIXELS_PER_SCALE = 200.0  # SPIN/METRO: person box side = scale * 200 px
 _LAYOUT = (
     "expected a METRO-style set: <folder>/<split>.img.tsv and <split>.label.tsv (optional <split>.hw.tsv, "
     "<split>.linelist.tsv), each with its .lineidx, or a <folder>/<split>.yaml naming them (keys img, label, "
-    "hw, linelist)"
+    "hw, linelist), or METRO's composite: a <folder>/<split>.yaml with composite: true naming other sets' files "
+    "and a linelist of their rows (as Tax-H36m-coco40k-Muco-UP-Mpii/train.yaml)"
 )
 
 _GENDER_NAMES = {**GENDER_ALIASES, "none": "neutral", "": "neutral"}  # METRO labels also write none / nothing
