@@ -158,7 +158,9 @@ class TrainConfig:
     keep_checkpoints: int = 2  # newest checkpoints kept under <run>/checkpoints; older ones are deleted
     max_val_samples: Optional[int] = None
     resume: bool = False
-    init_from: Optional[str] = None  # a checkpoint to start from (pre-trained -> fine-tune)
+    # an export to start from (pre-trained -> fine-tune): a finished run's folder (model.safetensors, config.yaml,
+    # model.sha256), or what mpt-export checkpoint=<run>/checkpoints/step<N> out=<folder> onnx=false wrote
+    init_from: Optional[str] = None
     loss: LossConfig = field(default_factory=LossConfig)
 
 
@@ -226,7 +228,9 @@ class EvalDataConfig:
 
 @dataclass
 class EvalConfig(RunConfig):
-    checkpoint: Optional[str] = None  # exported model (safetensors + config) or a training checkpoint
+    # export folder (model.safetensors + config.yaml + model.sha256); a training checkpoint becomes one with
+    # mpt-export checkpoint=<run>/checkpoints/step<N> out=<folder> onnx=false
+    checkpoint: Optional[str] = None
     batch_size: int = 32
     vis: int = 0  # write N images with the predicted mesh overlaid
     data: EvalDataConfig = field(default_factory=EvalDataConfig)
@@ -268,9 +272,13 @@ class InferConfig(RunConfig):
 
 @dataclass
 class ExportConfig(RunConfig):
-    """``mpt-export``: an export folder -> ONNX graph (images -> vertices, joints, camera) + a verified copy."""
+    """``mpt-export``: an export folder -> ONNX graph (images -> vertices, joints, camera) + a verified copy; or a
+    training checkpoint -> an export (then the ONNX graph unless ``onnx=false``)."""
 
-    checkpoint: Optional[str] = None  # export folder: model.safetensors + config.yaml + model.sha256
+    # export folder (model.safetensors + config.yaml + model.sha256), or a training checkpoint:
+    # <run>/checkpoints/step<N>, <run>/checkpoints (its latest), or a run folder that holds no export yet
+    checkpoint: Optional[str] = None
+    onnx: bool = True  # false: only turn a training checkpoint into an export (no ONNX graph)
     out: str = "${paths.output_dir}"  # model.onnx, model.safetensors, config.yaml, model.sha256
     opset: int = 17  # ONNX opset (>= 17: LayerNormalization)
     verify_batch: int = 2  # random images compared between ONNX Runtime and PyTorch
