@@ -126,8 +126,9 @@ def read_composite(yaml_path: str | os.PathLike[str]) -> CompositeSpec:
                                          "hw": root / hw[k] if hw is not None else None}  # fmt: skip
         for key in ("img", "label"):
             if not files[key].is_file():  # type: ignore[union-attr]
-                raise ImageSetError(f"{yaml_path}: source set {k}'s {key} file {files[key]} does not exist; download "
-                                    "the sets the composite names beside it (paths are relative to its folder)")  # fmt: skip
+                raise ImageSetError(f"{yaml_path}: source set {k}'s {key} file {files[key]} does not exist; "
+                                    "download the sets the composite names beside it (paths are relative to its "
+                                    "folder)")  # fmt: skip
         sources.append(files)
     linelist = _find(str(cfg["linelist"]), root)
     if not linelist.is_file():

@@ -92,6 +92,7 @@ def test_fine_tuning_rows_validate_equally_often():
     """Every fine-tuning row of the paper's tables validates (a full protocol-2 pass, ~27.6k images) at the same
     interval, so no row spends ten times the others' time on validation."""
     rows = [o for o in _options("experiment") if o.startswith("finetune_")]
-    assert {"finetune_mpt", "finetune_hm112", "finetune_mask", "finetune_scratch", "finetune_simplebaseline"} <= set(rows)
+    paper = {"finetune_mpt", "finetune_hm112", "finetune_mask", "finetune_scratch", "finetune_simplebaseline"}
+    assert paper <= set(rows)
     intervals = {row: compose_config("finetune", [f"experiment={row}"]).train.val_every for row in rows}
     assert set(intervals.values()) == {5000}, intervals

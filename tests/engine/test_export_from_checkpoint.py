@@ -10,11 +10,12 @@ from safetensors.torch import load_file
 
 from mpt.config import compose_config
 from mpt.errors import MptError
+from tests.helpers import weights_at_training_start
 
 
 @pytest.mark.slow
-def test_fine_tuning_starts_from_an_intermediate_pretraining_checkpoint(demo_assets, demo_cache, demo_tsv,
-                                                                         shared_cache_dir, tmp_path, monkeypatch):  # fmt: skip
+def test_fine_tuning_starts_from_an_intermediate_pretraining_checkpoint(
+        demo_assets, demo_cache, demo_tsv, shared_cache_dir, tmp_path, monkeypatch):  # fmt: skip
     import mpt.engine.finetune as finetune_module
     from mpt.engine.checkpoint import load_exported
     from mpt.engine.pretrain import pretrain
@@ -40,14 +41,7 @@ def test_fine_tuning_starts_from_an_intermediate_pretraining_checkpoint(demo_ass
     assert any(not torch.equal(final[k], v) for k, v in exported.state.items())
     assert exported.config.train.max_steps == 2 and exported.config.model.name == "tiny"
 
-    started: dict[str, torch.Tensor] = {}
-    real_train = finetune_module.train
-
-    def spy(cfg, dist, model, task, *args, **kwargs):  # the model exactly as fine-tuning hands it to the loop
-        started.update({k: v.detach().clone() for k, v in model.state_dict().items()})
-        return real_train(cfg, dist, model, task, *args, **kwargs)
-
-    monkeypatch.setattr(finetune_module, "train", spy)
+    started = weights_at_training_start(monkeypatch)
     finetune_module.finetune(compose_config("finetune", [
         "model=tiny", "input=heatmap56", "backbone=higherhrnet_w32", "backbone.weights=random", "data=demo_mixed",
         "train.micro_batch=2", "train.max_steps=1", "train.val_every=100", "train.max_val_samples=2", "device=cpu",
