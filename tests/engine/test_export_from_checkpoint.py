@@ -23,7 +23,7 @@ def test_fine_tuning_starts_from_an_intermediate_pretraining_checkpoint(
 
     pre = tmp_path / "pre"
     pretrain(compose_config("pretrain", [
-        "model=tiny", "input=heatmap56", "cameras=h36m4", "train.micro_batch=4", "train.max_steps=2",
+        "model=tiny", "input=heatmap56", "cameras=h36m4", "train.micro_batch=2", "train.max_steps=2",
         "train.ckpt_every=1", "train.lr=1e-3", "train.val_every=100", "train.max_val_samples=4", "device=cpu",
         f"paths.data_root={demo_assets.root}", f"paths.motion_cache={demo_cache}", f"paths.cache={shared_cache_dir}",
         f"paths.output_dir={pre}"]))  # fmt: skip
@@ -43,7 +43,8 @@ def test_fine_tuning_starts_from_an_intermediate_pretraining_checkpoint(
 
     started = weights_at_training_start(monkeypatch)
     finetune_module.finetune(compose_config("finetune", [
-        "model=tiny", "input=heatmap56", "backbone=higherhrnet_w32", "backbone.weights=random", "data=demo_mixed",
+        "model=tiny", "input=heatmap56", "backbone=simplebaseline_r18", "backbone.deconv_filters=16",  # small, cheap
+        "backbone.weights=random", "data=demo_mixed",
         "train.micro_batch=2", "train.max_steps=1", "train.val_every=100", "train.max_val_samples=2", "device=cpu",
         f"train.init_from={out}", f"paths.data_root={demo_assets.root}", f"paths.tsv={demo_tsv}",
         f"paths.cache={shared_cache_dir}", f"paths.output_dir={tmp_path / 'ft'}"]))  # fmt: skip
