@@ -98,12 +98,33 @@ def onnx_vs_torch(model: nn.Module, path: Path, images: Tensor) -> dict[str, flo
 def export(cfg: DictConfig) -> dict[str, Any]:
     """Export ``cfg.checkpoint`` to ``cfg.out``: model.onnx (verified) and a safetensors copy with its sha256.
 
+    ``cfg.checkpoint`` may also be a training checkpoint (``<run>/checkpoints/step<N>``, ``<run>/checkpoints`` for
+    its latest, or an unfinished run folder): its weights and config are first written to ``cfg.out`` as an export
+    (what ``train.init_from``, mpt-eval and mpt-infer read); ``onnx=false`` stops there, which a pre-training
+    checkpoint without ``backbone.weights`` needs (its ONNX graph needs a pose network).
     Runs on the CPU whatever ``cfg.device`` says (ONNX export and the ONNX Runtime check are CPU work).
-    Returns {"onnx", "weights", "max_abs_diff" {output: value}}.
+    Returns {"onnx", "weights", "max_abs_diff" {output: value}} ("onnx" None and no differences with onnx=false).
     """
     from mpt.engine.builders import load_image_model
-    from mpt.engine.checkpoint import export_folder, export_model, load_exported, write_sha256
+    from mpt.engine.checkpoint import (
+        export_folder,
+        export_model,
+        export_training_checkpoint,
+        load_exported,
+        training_checkpoint_folder,
+        write_sha256,
+    )
 
+    out = Path(cfg.out)
+    step = training_checkpoint_folder(cfg.checkpoint) if cfg.checkpoint is not None else None
+    if step is not None:
+        export_training_checkpoint(step, out)
+        print(f"wrote {out} (model.safetensors, config.yaml, model.sha256) from the training checkpoint {step}")
+        if not cfg.onnx:
+            return {"onnx": None, "weights": str(out / "model.safetensors"), "max_abs_diff": {}}
+    elif not cfg.onnx:
+        raise MptError(f"onnx=false writes an export from a training checkpoint, and {cfg.checkpoint} is none "
+                       "(give <run>/checkpoints/step<N>); an export folder is already what init_from reads")  # fmt: skip
     try:
         import onnx  # noqa: F401
         import onnxruntime  # noqa: F401
@@ -113,9 +134,8 @@ def export(cfg: DictConfig) -> dict[str, Any]:
         raise MptError(f"opset must be >= {MIN_OPSET} (LayerNormalization), got {cfg.opset}")
     if cfg.verify_batch < 1:
         raise MptError(f"verify_batch must be >= 1, got {cfg.verify_batch}")
-    folder = export_folder(cfg.checkpoint)
-    out = Path(cfg.out)
-    if out.resolve() == folder.resolve():
+    folder = out if step is not None else export_folder(cfg.checkpoint)
+    if step is None and out.resolve() == folder.resolve():
         raise MptError(f"out={out} is the checkpoint folder itself; write the export to another folder")
     exported = load_exported(folder)
     model, _, mcfg = load_image_model(cfg, torch.device("cpu"), exported)

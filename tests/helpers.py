@@ -124,3 +124,19 @@ def trainer_cfg(out: Path, max_steps: int, *overrides: str, resume: bool = False
 def temp_files(folder: Path) -> list[Path]:
     """Files named like mpt.atomic's temporaries (a hidden '.<target name>.<random><suffix>')."""
     return [p for p in folder.rglob(".*") if p.is_file()]
+
+
+def weights_at_training_start(monkeypatch) -> dict[str, torch.Tensor]:
+    """Filled, during the next fine-tuning in this process, with the model's weights exactly as
+    mpt.engine.finetune hands the model to the training loop (after init_from and the pose weights)."""
+    import mpt.engine.finetune as finetune_module
+
+    started: dict[str, torch.Tensor] = {}
+    real_train = finetune_module.train
+
+    def spy(cfg, dist, model, task, *args, **kwargs):
+        started.update({k: v.detach().clone() for k, v in model.state_dict().items()})
+        return real_train(cfg, dist, model, task, *args, **kwargs)
+
+    monkeypatch.setattr(finetune_module, "train", spy)
+    return started

@@ -43,10 +43,13 @@ class PaperResult:
     description: str
     mpjpe: float
     pa_mpjpe: float
+    set_name: str = "h36m_p2"  # every row: Human3.6M protocol 2
+    pose_network: str = "higherhrnet_w48"  # every MPT row: HigherHRNet-w48 draws the maps (paper, section 4)
 
 
 # The paper's numbers, keyed by experiment name (configs/experiment/<name>.yaml, whose header comment states the
-# same numbers). MPT paper (Lin et al.), Human3.6M protocol 2.
+# same numbers). MPT paper (Lin et al.), Human3.6M protocol 2. A result row stands for (experiment, set, pose
+# network); the paper's number goes only beside the row with the paper's set and pose network (paper_result).
 PAPER: dict[str, PaperResult] = {
     "finetune_mpt": PaperResult("Table 1", "MPT: HigherHRNet-w48 + 224 heatmaps, pre-trained with 8 views", 45.3, 31.7),
     "pretrain_views1": PaperResult("Table 2", "pre-training only, 1 virtual view", 92.5, 61.7),
@@ -80,6 +83,19 @@ class EvalResult:
     protocol: str
     pve: float | None = None
     pretrain_only: bool = False
+    pose_network: str = "?"  # eval.json's "backbone": the pose network that drew the maps
+
+    @property
+    def key(self) -> tuple[str, str, str]:
+        """What a row stands for: (experiment, set, pose network); the paper's number belongs to one such key."""
+        return (self.experiment, self.set_name, self.pose_network)
+
+
+def paper_result(r: EvalResult) -> PaperResult | None:
+    """The paper's number for ``r``'s key: its experiment's row, only on the paper's set behind the paper's pose
+    network (an evaluation behind another detector, or on another set, has none)."""
+    p = PAPER.get(r.experiment)
+    return p if p is not None and (r.set_name, r.pose_network) == (p.set_name, p.pose_network) else None
 
 
 @dataclass
@@ -149,7 +165,8 @@ def read_eval(path: str | os.PathLike[str]) -> EvalResult:
                       pa_mpjpe=_finite_number(m["pa_mpjpe"], "metrics.pa_mpjpe", path),
                       count=int(_finite_number(m["count"], "metrics.count", path)),
                       protocol=str(data.get("protocol", "")), pve=pve,
-                      pretrain_only=bool(data.get("pretrain_only", False)))  # fmt: skip
+                      pretrain_only=bool(data.get("pretrain_only", False)),
+                      pose_network=str(data.get("backbone", "?")))  # fmt: skip
 
 
 def _validated_on(cfg: dict[str, Any] | None) -> str:
@@ -256,17 +273,20 @@ def markdown(collected: Collected) -> str:
     lines = ["## Human3.6M protocol 2 (mpt-eval)", ""]
     if collected.evals:
         lines += ["| experiment | paper | MPJPE paper | MPJPE ours | Δ | PA-MPJPE paper | PA-MPJPE ours | Δ | PVE | "
-                  "samples | result |",
-                  "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"]  # fmt: skip
-        for r in sorted(collected.evals, key=lambda e: (_order(e.experiment), str(e.path))):
-            p = PAPER.get(r.experiment)
-            paper_col = f"{p.table}: {p.description}" if p else "no paper number"
+                  "samples | set | pose network | result |",
+                  "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"]  # fmt: skip
+        for r in sorted(collected.evals, key=lambda e: (_order(e.experiment), e.key, str(e.path))):
+            p = paper_result(r)
+            other = PAPER.get(r.experiment) if p is None else None
+            paper_col = (f"{p.table}: {p.description}" if p else "no paper number" if other is None else
+                         f"no paper number (the paper's row is {other.set_name} behind {other.pose_network})")
             if r.pretrain_only:
                 paper_col += " (pre-trained only)"
             lines.append(
                 f"| {r.experiment} | {paper_col} | {_fmt(p.mpjpe if p else None)} | {r.mpjpe:.1f} | "
                 f"{_delta(r.mpjpe, p.mpjpe if p else None)} | {_fmt(p.pa_mpjpe if p else None)} | {r.pa_mpjpe:.1f} | "
-                f"{_delta(r.pa_mpjpe, p.pa_mpjpe if p else None)} | {_fmt(r.pve)} | {r.count} | {r.path} |"
+                f"{_delta(r.pa_mpjpe, p.pa_mpjpe if p else None)} | {_fmt(r.pve)} | {r.count} | {r.set_name} | "
+                f"{r.pose_network} | {r.path} |"
             )
         lines.append("")
         protocols = sorted({r.protocol for r in collected.evals if r.protocol})

@@ -126,7 +126,9 @@ class BackboneConfig:
     """2D pose network in front of the heatmap encoder (fine-tuning / evaluation on images)."""
 
     name: str = "none"  # none | higherhrnet_w48 | higherhrnet_w32 | simplebaseline_r101 | simplebaseline_r18
-    weights: Optional[str] = None  # official COCO keypoint checkpoint
+    # official COCO keypoint checkpoint (mpt-finetune refuses a pose network without one); "random": random
+    # weights, asked for by name (mpt.models.backbones.RANDOM_WEIGHTS)
+    weights: Optional[str] = None
     freeze: bool = False  # the paper fine-tunes the backbone
     deconv_filters: Optional[int] = None  # SimpleBaseline head width (NUM_DECONV_FILTERS); null: the official 256
 
@@ -159,7 +161,9 @@ class TrainConfig:
     keep_checkpoints: int = 2  # newest checkpoints kept under <run>/checkpoints; older ones are deleted
     max_val_samples: Optional[int] = None
     resume: bool = False
-    init_from: Optional[str] = None  # a checkpoint to start from (pre-trained -> fine-tune)
+    # an export to start from (pre-trained -> fine-tune): a finished run's folder (model.safetensors, config.yaml,
+    # model.sha256), or what mpt-export checkpoint=<run>/checkpoints/step<N> out=<folder> onnx=false wrote
+    init_from: Optional[str] = None
     loss: LossConfig = field(default_factory=LossConfig)
 
 
@@ -227,7 +231,9 @@ class EvalDataConfig:
 
 @dataclass
 class EvalConfig(RunConfig):
-    checkpoint: Optional[str] = None  # exported model (safetensors + config) or a training checkpoint
+    # export folder (model.safetensors + config.yaml + model.sha256); a training checkpoint becomes one with
+    # mpt-export checkpoint=<run>/checkpoints/step<N> out=<folder> onnx=false
+    checkpoint: Optional[str] = None
     batch_size: int = 32
     vis: int = 0  # write N images with the predicted mesh overlaid
     data: EvalDataConfig = field(default_factory=EvalDataConfig)
@@ -269,9 +275,13 @@ class InferConfig(RunConfig):
 
 @dataclass
 class ExportConfig(RunConfig):
-    """``mpt-export``: an export folder -> ONNX graph (images -> vertices, joints, camera) + a verified copy."""
+    """``mpt-export``: an export folder -> ONNX graph (images -> vertices, joints, camera) + a verified copy; or a
+    training checkpoint -> an export (then the ONNX graph unless ``onnx=false``)."""
 
-    checkpoint: Optional[str] = None  # export folder: model.safetensors + config.yaml + model.sha256
+    # export folder (model.safetensors + config.yaml + model.sha256), or a training checkpoint:
+    # <run>/checkpoints/step<N>, <run>/checkpoints (its latest), or a run folder that holds no export yet
+    checkpoint: Optional[str] = None
+    onnx: bool = True  # false: only turn a training checkpoint into an export (no ONNX graph)
     out: str = "${paths.output_dir}"  # model.onnx, model.safetensors, config.yaml, model.sha256
     opset: int = 17  # ONNX opset (>= 17: LayerNormalization)
     verify_batch: int = 2  # random images compared between ONNX Runtime and PyTorch

@@ -52,6 +52,7 @@ __all__ = [
     "MeshTSVDataset",
     "gender_code",
     "resolve_set_files",
+    "seeded_aug_params",
 ]
 
 log = logging.getLogger(__name__)
@@ -63,7 +64,8 @@ BOX_PIXELS_PER_SCALE = 200.0  # SPIN/METRO: person box side = scale * 200 px
 _LAYOUT = (
     "expected a METRO-style set: <folder>/<split>.img.tsv and <split>.label.tsv (optional <split>.hw.tsv, "
     "<split>.linelist.tsv), each with its .lineidx, or a <folder>/<split>.yaml naming them (keys img, label, "
-    "hw, linelist)"
+    "hw, linelist), or METRO's composite: a <folder>/<split>.yaml with composite: true naming other sets' files "
+    "and a linelist of their rows (as Tax-H36m-coco40k-Muco-UP-Mpii/train.yaml)"
 )
 
 _GENDER_NAMES = {**GENDER_ALIASES, "none": "neutral", "": "neutral"}  # METRO labels also write none / nothing
@@ -87,6 +89,13 @@ def gender_code(value: Any) -> int:
     return GENDER_CODES[name]
 
 
+def seeded_aug_params(seed: int | None, epoch: int, index: int, aug: dict[str, float]) -> AugParams:
+    """Training augmentation of item ``index`` in ``epoch``: a function of (seed, epoch, index) when seeded;
+    unseeded, fresh OS entropy (so DataLoader workers never repeat each other)."""
+    rng = np.random.default_rng([seed, epoch, index] if seed is not None else None)
+    return sample_aug_params(rng, **aug)
+
+
 def resolve_set_files(folder: str | os.PathLike[str], split: str) -> dict[str, Path | None]:
     """Paths of the img / label / hw / linelist files of one set (hw and linelist None when absent)."""
     folder = Path(folder)
@@ -101,10 +110,8 @@ def resolve_set_files(folder: str | os.PathLike[str], split: str) -> dict[str, P
         if not isinstance(cfg, dict):
             raise ImageSetError(f"{cfg_file} must be a mapping with keys img, label (hw, linelist); {_LAYOUT}")
         if cfg.get("composite", False):
-            raise ImageSetError(
-                f"{cfg_file} describes a METRO composite set; list each source set in the "
-                "config's data.sets instead (mixing is done by mpt.data.mixed)"
-            )
+            raise ImageSetError(f"{cfg_file} describes a METRO composite set, which mpt.data.composite reads (name its "
+                                "folder in data.sets of a fine-tuning config, e.g. data=metro_mix)")  # fmt: skip
         files = {k: (folder / str(cfg[k]) if cfg.get(k) else None) for k in ("img", "label", "hw", "linelist")}
         source = str(cfg_file)
     else:
@@ -207,6 +214,8 @@ class MeshTSVDataset(Dataset):
         seed: with a seed, sample k's augmentation is a function of (seed, epoch, k) (see :meth:`set_epoch`);
             without one each call draws fresh randomness.
         aug: keyword overrides of :func:`mpt.data.transforms.sample_aug_params` (e.g. ``rot_factor``).
+        files: the img / label / hw / linelist paths themselves (as :func:`resolve_set_files` returns them), for a
+            source set of a METRO composite (mpt.data.composite); None: found from ``folder`` and ``split``.
 
     Each item is a dict of tensors: ``image`` (3, S, S) float32 normalised; ``joints2d`` (14, 3) J14 x, y in
     [-1, 1] of the crop and conf; ``keypoints`` (17, 3) the same for the COCO-17 keypoints (what a pose network
@@ -226,6 +235,7 @@ class MeshTSVDataset(Dataset):
         dataset_index: int = 0,
         seed: int | None = None,
         aug: dict[str, float] | None = None,
+        files: dict[str, Path | None] | None = None,
     ) -> None:
         self.folder = Path(folder)
         self.split = split
@@ -236,7 +246,7 @@ class MeshTSVDataset(Dataset):
         self.seed = seed
         self.epoch = 0
         self.aug = dict(aug or {})
-        files = resolve_set_files(self.folder, split)
+        files = resolve_set_files(self.folder, split) if files is None else files
         try:
             self.img_tsv = TSVFile(files["img"])
             self.label_tsv = TSVFile(files["label"])
@@ -270,10 +280,8 @@ class MeshTSVDataset(Dataset):
         """Augmentation of item ``index`` in ``epoch`` (default: the current one); identity when not training."""
         if not self.train:
             return AugParams()
-        epoch = self.epoch if epoch is None else int(epoch)
-        key = [self.seed, epoch, int(index) % len(self)] if self.seed is not None else None
-        rng = np.random.default_rng(key)  # unseeded: fresh OS entropy, so DataLoader workers never repeat
-        return sample_aug_params(rng, **self.aug)
+        return seeded_aug_params(self.seed, self.epoch if epoch is None else int(epoch), int(index) % len(self),
+                                 self.aug)  # fmt: skip
 
     def __getitem__(self, index: int) -> dict[str, torch.Tensor]:
         return self.load(index, self.aug_params(index))
@@ -412,6 +420,10 @@ class MeshTSVDataset(Dataset):
         size = label.scale * BOX_PIXELS_PER_SCALE
         return {**self._targets(label, size, AugParams()), "joints2d_px": torch.from_numpy(label.j2d),
                 "center": torch.from_numpy(label.center), "box_size": torch.tensor(size, dtype=torch.float64)}
+
+    def source_rows(self) -> list[tuple[str, int]]:
+        """(name, rows) of each source set this dataset reads: here the one set (see mpt.data.composite)."""
+        return [(self.name, len(self))]
 
     def __repr__(self) -> str:
         return f"MeshTSVDataset(name='{self.name}', folder='{self.folder}', split='{self.split}', items={len(self)})"

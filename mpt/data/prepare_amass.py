@@ -56,6 +56,16 @@ PARTS_DIR = ".parts"
 PART_VERSION = 1
 # AMASS_DNN notebook (nghorbani/amass notebooks/02-AMASS_DNN.ipynb) validation datasets.
 AMASS_DNN_VAL_DATASETS = ("HumanEva", "MPI_HDM05", "SFU", "MPI_mosh")
+# Two spellings of the same AMASS datasets: the AMASS code and notebooks (prepare_data.py, AMASS_DNN) name the folders
+# MPI_HDM05 and MPI_mosh; the current downloads from amass.is.tue.mpg.de name them HDM05 and MoSh. Either spelling in
+# val_datasets selects either folder.
+AMASS_SPELLINGS = (("MPI_HDM05", "HDM05"), ("MPI_mosh", "MoSh"))
+_CANONICAL = {alias.lower(): names[0].lower() for names in AMASS_SPELLINGS for alias in names}
+
+
+def same_dataset_key(name: str) -> str:
+    """A key equal for every spelling of one AMASS dataset (case-insensitive; MPI_HDM05 = HDM05, MPI_mosh = MoSh)."""
+    return _CANONICAL.get(name.lower(), name.lower())
 
 
 class CacheBuildError(MptError, RuntimeError):
@@ -140,12 +150,13 @@ def process_file(amass_root: str, out_dir: str, options: SamplingOptions, rel: s
 def assign_split(rel: str, seed: int, val_fraction: float, val_datasets: Sequence[str] | None) -> str:
     """'train' or 'val' for one sequence.
 
-    With ``val_datasets``: 'val' iff the file's AMASS dataset (first folder) is listed (case-insensitive).
+    With ``val_datasets``: 'val' iff the file's AMASS dataset (first folder) is listed (case-insensitive, either
+    spelling of :data:`AMASS_SPELLINGS`).
     Otherwise 'val' iff a blake2b hash of (seed, relative path) mapped to [0, 1) is below ``val_fraction``: the
     same sequence keeps its split when other AMASS subsets are added later, and the fraction holds on average.
     """
     if val_datasets is not None:
-        return "val" if dataset_name(rel).lower() in {d.lower() for d in val_datasets} else "train"
+        return "val" if same_dataset_key(dataset_name(rel)) in {same_dataset_key(d) for d in val_datasets} else "train"
     digest = hashlib.blake2b(f"{seed}:{rel}".encode(), digest_size=8).digest()
     return "val" if int.from_bytes(digest, "big") / 2.0**64 < val_fraction else "train"
 
@@ -245,8 +256,8 @@ def prepare_amass(
         raise CacheBuildError(f"no usable AMASS motion files under {amass_root} ({len(skipped)} unreadable)")
 
     if val_datasets is not None:
-        present = {dataset_name(r.path).lower() for r in used}
-        missing = [d for d in val_datasets if d.lower() not in present]
+        present = {same_dataset_key(dataset_name(r.path)) for r in used}
+        missing = [d for d in val_datasets if same_dataset_key(d) not in present]
         if missing:
             log.warning("validation datasets %s not found under %s (found: %s)", missing, amass_root,
                         sorted({dataset_name(r.path) for r in used}))
@@ -329,7 +340,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap.add_argument("--min-pose-change-deg", type=float, default=DEFAULT_MIN_POSE_CHANGE_DEG)
     ap.add_argument("--val-datasets", type=str, default=None,
                     help=f"comma-separated AMASS datasets for validation, e.g. {','.join(AMASS_DNN_VAL_DATASETS)}"
-                         " (overrides --val-fraction)")
+                         " (overrides --val-fraction; MPI_HDM05 / HDM05 and MPI_mosh / MoSh are the same datasets under"
+                         " their older and current names: either spelling selects either folder)")
     ap.add_argument("--val-fraction", type=float, default=0.05)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--workers", type=int, default=1)

@@ -90,6 +90,28 @@ def build_backbone(cfg: DictConfig) -> torch.nn.Module | None:
     return make(cfg.backbone.name, weights=cfg.backbone.weights, **kw)
 
 
+def pose_weights_check(cfg: DictConfig) -> Callable[[], None]:
+    """A check for :func:`check_inputs`: a pose network that is trained (fine-tuning) must start from its COCO
+    keypoint checkpoint, or from random weights asked for by name (``backbone.weights=random``); a missing
+    ``backbone.weights`` is an error naming the official file and where it goes, never a silent random start."""
+
+    def check() -> None:
+        from mpt.models.backbones import OFFICIAL_WEIGHTS, RANDOM_WEIGHTS
+
+        name, weights = cfg.backbone.name, cfg.backbone.weights
+        if name == "none" or weights is not None:
+            return
+        official = OFFICIAL_WEIGHTS.get(name)
+        where = Path(cfg.paths.data_root) / "pose" / (official or f"<{name} COCO keypoint checkpoint>")
+        fetch = (f"download the official COCO keypoint checkpoint {official} from the model zoo and put it at {where}"
+                 if official else f"{name} has no official COCO checkpoint; train one and put it at {where}")
+        raise MptError(f"backbone.weights is not set, so the {name} pose network would start from random weights: "
+                       f"{fetch}, then pass backbone.weights={where}; to train it from random weights on purpose, "
+                       f"pass backbone.weights={RANDOM_WEIGHTS}")  # fmt: skip
+
+    return check
+
+
 def build_network(cfg: DictConfig, template_joints: torch.Tensor, template_coarse: torch.Tensor,
                   levels: MeshLevels | None, backbone: torch.nn.Module | None) -> MPTModel:
     """The MPT network of ``cfg.model`` / ``cfg.input`` around the given (pelvis-relative) query templates."""
@@ -193,7 +215,7 @@ def load_image_model(cfg: DictConfig, device: torch.device, export: Export | Non
     if not any(k.startswith("backbone.") for k in export.state) and mcfg.backbone.weights is None:
         raise MptError(f"{export.folder} holds no pose-network weights (a pre-training export) and backbone.weights "
                        "is not set: give the COCO keypoint checkpoint, e.g. "
-                       "backbone.weights=pose_higher_hrnet_w48_640.pth")  # fmt: skip
+                       "backbone.weights=$DATA/pose/pose_higher_hrnet_w48_640.pth.tar")  # fmt: skip
     return model.to(device).eval(), body, mcfg
 
 

@@ -138,10 +138,16 @@ def write_sha256(target: Path, digest: Path) -> None:
 
 def export_model(module: torch.nn.Module, cfg: DictConfig, out_dir: str | Path) -> Path:
     """Write ``model.safetensors`` (fp32), ``config.yaml`` (resolved) and ``model.sha256`` into ``out_dir``."""
+    return write_export(module.state_dict(), cfg, out_dir)
+
+
+def write_export(state: dict[str, torch.Tensor], cfg: DictConfig, out_dir: str | Path) -> Path:
+    """An export of the state dict ``state`` (stored as fp32) and the run config ``cfg``; returns the weights path."""
     from safetensors.torch import save_file
 
     out_dir = Path(out_dir)
-    state = {k: v.detach().float().cpu().contiguous() for k, v in module.state_dict().items()}
+    out_dir.mkdir(parents=True, exist_ok=True)
+    state = {k: v.detach().float().cpu().contiguous() for k, v in state.items()}
     weights = out_dir / "model.safetensors"
     with atomic_path(weights) as tmp:
         save_file(state, str(tmp))
@@ -150,12 +156,55 @@ def export_model(module: torch.nn.Module, cfg: DictConfig, out_dir: str | Path) 
     return weights
 
 
+MODEL_STATES = "mp_rank_00_model_states.pt"  # DeepSpeed's file holding the whole module (ZeRO stages 0 to 2)
+
+
+def training_checkpoint_folder(path: str | Path) -> Path | None:
+    """The step folder a path names as a training checkpoint, or None: a step folder itself
+    (``<run>/checkpoints/step<N>``), a ``checkpoints`` folder (its ``latest``), or a run folder without an export
+    (its ``checkpoints/latest``)."""
+    path = Path(path)
+    if (path / MODEL_STATES).is_file():
+        return path
+    for ckpt_dir in (path, path / "checkpoints"):
+        if (ckpt_dir / LATEST).is_file() and not (path / "model.safetensors").is_file():
+            tag = latest_tag(ckpt_dir)
+            return ckpt_dir / tag if tag is not None and (ckpt_dir / tag / MODEL_STATES).is_file() else None
+    return None
+
+
+def export_training_checkpoint(path: str | Path, out_dir: str | Path) -> Path:
+    """Turn a training checkpoint (see :func:`training_checkpoint_folder`) into an export in ``out_dir``: its
+    module weights as fp32 (what the run's own export at that step would hold) and the run's config. Returns the
+    step folder read. The file is DeepSpeed's own pickle, so it is unpickled in full: read only your runs' files."""
+    folder = training_checkpoint_folder(path)
+    if folder is None:
+        raise MptError(f"{path} is not a training checkpoint: give <run>/checkpoints/step<N> (a folder holding "
+                       f"{MODEL_STATES}), <run>/checkpoints, or a run folder holding checkpoints/latest")  # fmt: skip
+    try:
+        saved = torch.load(folder / MODEL_STATES, map_location="cpu", weights_only=False)
+        state, config = saved["module"], OmegaConf.create(saved["config"])
+    except (RuntimeError, OSError, EOFError, KeyError, TypeError, ValueError, pickle.UnpicklingError,
+            OmegaConfBaseException) as exc:  # fmt: skip
+        raise MptError(f"{folder / MODEL_STATES} is damaged or was not written by mpt-pretrain / mpt-finetune "
+                       f"({type(exc).__name__}: {exc})") from exc  # fmt: skip
+    if Path(out_dir).resolve() == Path(config.paths.output_dir).resolve():
+        raise MptError(f"out={out_dir} is the run folder of {folder}: its own export would be overwritten; write the "
+                       "export to another folder")  # fmt: skip
+    write_export(state, config, out_dir)
+    return folder
+
+
 def export_folder(checkpoint: str | Path | None) -> Path:
     """The export folder named by ``checkpoint`` (the folder or its model.safetensors); every file must be there."""
     if checkpoint is None:
         raise MptError("give the model: checkpoint=<export folder of mpt-pretrain / mpt-finetune / mpt-export>")
     path = Path(checkpoint)
     folder = path.parent if path.name == "model.safetensors" else path
+    step = training_checkpoint_folder(folder) if folder.is_dir() else None
+    if step is not None:
+        raise MptError(f"{path} is a training checkpoint ({step}), not an export; turn it into one with "
+                       f"mpt-export checkpoint={step} out=<export folder> onnx=false, then give that folder")  # fmt: skip
     if not folder.is_dir():
         raise MptError(f"checkpoint {path} does not exist or is not a folder; {_EXPORT_HELP}")
     for name in EXPORT_FILES[:2]:

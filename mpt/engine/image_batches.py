@@ -14,13 +14,19 @@ import torch
 from omegaconf import DictConfig
 from torch.utils.data import DataLoader, Dataset, Sampler
 
+from mpt.data.composite import CompositeTSVDataset, composite_yaml
 from mpt.data.image_dataset import MeshTSVDataset
 from mpt.data.mixed import MixedDataset, WeightedMixSampler
 from mpt.errors import MptError
 
 
-def build_image_set(set_cfg: DictConfig, train: bool, seed: int, img_size: int = 224) -> MeshTSVDataset:
-    """One METRO TSV set from its config node (name, tsv folder, split)."""
+def build_image_set(set_cfg: DictConfig, train: bool, seed: int,
+                    img_size: int = 224) -> MeshTSVDataset | CompositeTSVDataset:  # fmt: skip
+    """One METRO TSV set from its config node (name, tsv folder, split); a ``<split>.yaml`` with
+    ``composite: true`` is read as METRO's composite (mpt.data.composite)."""
+    composite = composite_yaml(set_cfg.tsv, set_cfg.split)
+    if composite is not None:
+        return CompositeTSVDataset(composite, name=set_cfg.name, train=train, seed=seed, img_size=img_size)
     return MeshTSVDataset(set_cfg.tsv, set_cfg.split, name=set_cfg.name, train=train, seed=seed, img_size=img_size)
 
 

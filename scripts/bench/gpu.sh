@@ -185,7 +185,7 @@ if [ "$MODE" = all ] || [ "$MODE" = speed ] || [ "$MODE" = finetune ]; then
   step "fine-tuning throughput: $FT_STEPS steps, model=$FT_MODEL, backbone=$FT_BACKBONE, batch $FT_BATCH, $FT_PRECISION"
   FT_RUN=$WORK/finetune
   rm -rf "$FT_RUN"
-  if run finetune "$PY" -m mpt.cli.finetune "model=$FT_MODEL" "input=$FT_INPUT" "backbone=$FT_BACKBONE" data=demo_mixed \
+  if run finetune "$PY" -m mpt.cli.finetune "model=$FT_MODEL" "input=$FT_INPUT" "backbone=$FT_BACKBONE" backbone.weights=random data=demo_mixed \
     "deepspeed=$FT_PRECISION" "device=$DEVICE" "paths.data_root=$DEMO" "paths.tsv=$DEMO/tsv" "paths.cache=$DEMO/cache" \
     "paths.output_dir=$FT_RUN" "train.micro_batch=$FT_BATCH" "train.max_steps=$FT_STEPS" "train.num_workers=$FT_WORKERS" \
     train.log_every=5 train.val_every=1000000 train.ckpt_every=1000000 train.max_val_samples=16; then

@@ -12,6 +12,7 @@ import torch
 from safetensors.torch import load_file
 
 from mpt.config import compose_config
+from tests.helpers import weights_at_training_start
 
 FINETUNE = ["model=tiny", "input=heatmap56", "backbone=higherhrnet_w32", "data=demo_mixed", "train.micro_batch=2",
             "train.val_every=100", "train.max_val_samples=2", "train.log_every=1", "device=cpu"]  # fmt: skip
@@ -48,14 +49,7 @@ def test_finetuning_starts_from_the_pretraining_export(demo_assets, demo_cache, 
         f"paths.output_dir={pre}"]))  # fmt: skip
     exported = load_file(pre / "model.safetensors")
 
-    started: dict[str, torch.Tensor] = {}
-    real_train = finetune_module.train
-
-    def spy(cfg, dist, model, task, *args, **kwargs):  # the model exactly as fine-tuning hands it to the loop
-        started.update({k: v.detach().clone() for k, v in model.state_dict().items()})
-        return real_train(cfg, dist, model, task, *args, **kwargs)
-
-    monkeypatch.setattr(finetune_module, "train", spy)
+    started = weights_at_training_start(monkeypatch)
     cfg = _finetune_cfg(demo_assets, demo_tsv, shared_cache_dir, tmp_path / "ft", f"train.init_from={pre}",
                         "train.max_steps=1", f"backbone.weights={pose_weights}")  # fmt: skip
     finetune_module.finetune(cfg)
@@ -124,6 +118,7 @@ def test_an_empty_validation_set_is_one_clear_error(demo_assets, demo_tsv, share
     empty.mkdir()
     for kind in ("img", "label"):
         (empty / f"valid_protocol2.{kind}.tsv").write_text("")
-    cfg = _finetune_cfg(demo_assets, demo_tsv, shared_cache_dir, tmp_path / "run", f"data.val.tsv={empty}")
+    cfg = _finetune_cfg(demo_assets, demo_tsv, shared_cache_dir, tmp_path / "run", f"data.val.tsv={empty}",
+                        "backbone.weights=random")  # fmt: skip
     with pytest.raises(MptError, match=re.escape(f"image set 'h36m_p2' ({empty}, split 'valid_protocol2') has no rows")):
         finetune(cfg)

@@ -16,7 +16,8 @@ from safetensors.numpy import load_file
 from tests.helpers import logged, run_cli
 
 STEPS = 5
-ARGS = ["model=tiny", "input=heatmap56", "backbone=higherhrnet_w32", "data=demo_mixed", "train.micro_batch=2",
+ARGS = ["model=tiny", "input=heatmap56", "backbone=higherhrnet_w32", "backbone.weights=random", "data=demo_mixed",
+        "train.micro_batch=2",
         f"train.max_steps={STEPS}", "train.ckpt_every=2", "train.val_every=100", "train.max_val_samples=2",
         "train.log_every=1", "device=cpu"]  # fmt: skip
 

@@ -27,7 +27,9 @@ def test_pretrain_without_smpl_says_where_to_put_it(demo_cache, tmp_path):
 def test_finetune_without_image_sets_says_what_they_look_like(tmp_path):
     res = run_cli(["mpt.cli.finetune", "device=cpu", f"paths.data_root={tmp_path}",
                    f"paths.output_dir={tmp_path}/out"], tmp_path)  # fmt: skip
-    assert_clear_error(res, f"{tmp_path}/tsv/human3.6m", ".img.tsv", ".label.tsv", ".lineidx")
+    # fine-tuning's default data is METRO's composite (data=metro_mix)
+    assert_clear_error(res, f"{tmp_path}/tsv/Tax-H36m-coco40k-Muco-UP-Mpii", ".img.tsv", ".label.tsv", ".lineidx",
+                       "composite: true")  # fmt: skip
 
 
 @pytest.mark.parametrize("which", ["empty", "missing"])

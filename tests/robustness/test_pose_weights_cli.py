@@ -26,3 +26,42 @@ def test_finetune_names_unusable_pose_weights(damage, demo_assets, demo_tsv, sha
                    f"paths.cache={shared_cache_dir}", f"paths.output_dir={tmp_path}/run"], tmp_path)  # fmt: skip
     assert_clear_error(res, f"pose checkpoint {weights}", *needles)
     assert not (tmp_path / "run" / "model.safetensors").exists()
+
+
+def test_finetune_without_pose_weights_names_the_official_file(demo_assets, demo_tsv, shared_cache_dir, tmp_path):
+    """The paper's backbone (HigherHRNet-w48) without backbone.weights: refused before any training, the message
+    naming the model zoo's file, where it goes under paths.data_root, and the by-name way to random weights."""
+    res = run_cli(["mpt.cli.finetune", "model=tiny", "input=heatmap56", "data=demo_mixed", "train.init_from=null",
+                   "train.max_steps=1", "device=cpu", f"paths.data_root={demo_assets.root}", f"paths.tsv={demo_tsv}",
+                   f"paths.cache={shared_cache_dir}", f"paths.output_dir={tmp_path}/run"], tmp_path)  # fmt: skip
+    assert_clear_error(res, "backbone.weights is not set", "pose_higher_hrnet_w48_640.pth.tar",
+                       f"{demo_assets.root}/pose/pose_higher_hrnet_w48_640.pth.tar", "backbone.weights=random")
+    assert not any((tmp_path / "run" / name).exists() for name in ("config.yaml", "metrics.jsonl", "checkpoints"))
+
+
+@pytest.mark.parametrize(("backbone", "official"), [("higherhrnet_w32", "pose_higher_hrnet_w32_512.pth"),
+                                                    ("simplebaseline_r101", "pose_resnet_101_256x192.pth.tar"),
+                                                    ("simplebaseline_r18", None)])  # fmt: skip
+def test_pose_weights_check_per_backbone(backbone, official, tmp_path):
+    from mpt.config import compose_config
+    from mpt.engine.builders import pose_weights_check
+    from mpt.errors import MptError
+
+    cfg = compose_config("finetune", [f"backbone={backbone}", f"paths.data_root={tmp_path}"])
+    with pytest.raises(MptError, match="backbone.weights=random") as err:
+        pose_weights_check(cfg)()
+    if official is not None:
+        assert f"{tmp_path}/pose/{official}" in str(err.value)
+    else:  # the stand-in has no model-zoo file: the message says so instead of naming one
+        assert "has no official COCO checkpoint" in str(err.value)
+    for given in ("random", str(tmp_path / "any.pth")):  # asked for by name, or a file (read later, when built)
+        pose_weights_check(compose_config("finetune", [f"backbone={backbone}", f"backbone.weights={given}"]))()
+    pose_weights_check(compose_config("finetune", ["backbone=none"]))()  # no pose network, nothing to load
+
+
+def test_random_weights_by_name_load_nothing():
+    torch.manual_seed(0)
+    a = build_backbone("simplebaseline_r18", weights="random", deconv_filters=8)
+    torch.manual_seed(0)
+    b = build_backbone("simplebaseline_r18", deconv_filters=8)
+    assert all(torch.equal(x, y) for x, y in zip(a.state_dict().values(), b.state_dict().values(), strict=True))

@@ -35,12 +35,12 @@ def _run(folder: Path, name: str, pretrain: bool, val: list[tuple[int, float, fl
 
 
 def _eval(folder: Path, checkpoint: Path, mpjpe: float, pa: float, count: int = 27558, pve: float | None = None,
-          pretrain_only: bool = False) -> Path:  # fmt: skip
+          pretrain_only: bool = False, backbone: str = "higherhrnet_w48", set_name: str = "h36m_p2") -> Path:  # fmt: skip
     folder.mkdir(parents=True)
     metrics = {"mpjpe": mpjpe, "pa_mpjpe": pa, "count": count, **({"pve": pve} if pve is not None else {})}
     (folder / "eval.json").write_text(json.dumps({
-        "set": "h36m_p2", "split": "valid_protocol2", "protocol": PROTOCOL, "metrics": metrics,
-        "checkpoint": str(checkpoint), "checkpoint_sha256": "0" * 64, "backbone": "higherhrnet_w48",
+        "set": set_name, "split": "valid_protocol2", "protocol": PROTOCOL, "metrics": metrics,
+        "checkpoint": str(checkpoint), "checkpoint_sha256": "0" * 64, "backbone": backbone,
         "pretrain_only": pretrain_only}, indent=2))  # fmt: skip
     return folder
 
@@ -109,10 +109,11 @@ def test_table_puts_paper_numbers_beside_ours(runs, tmp_path, capsys):
     assert md in captured.out
     rows = _table_rows(md)
     assert set(rows) == {"finetune_mpt", "pretrain_views8", "finetune_scratch", "finetune_hm112"}
-    # columns: experiment, paper, MPJPE paper, ours, delta, PA paper, ours, delta, PVE, samples, result
+    # columns: experiment, paper, MPJPE paper, ours, delta, PA paper, ours, delta, PVE, samples, set, pose network,
+    # result
     ft = rows["finetune_mpt"]
     assert ft[1].startswith("Table 1") and ft[2:9] == ["45.3", "47.1", "+1.8", "31.7", "31.5", "-0.2", "60.0"]
-    assert ft[9] == "27558" and ft[10] == str(runs["eval_ft"] / "eval.json")
+    assert ft[9:] == ["27558", "h36m_p2", "higherhrnet_w48", str(runs["eval_ft"] / "eval.json")]
     pt = rows["pretrain_views8"]
     assert pt[1].startswith("Table 2") and "pre-trained only" in pt[1]
     assert pt[2:8] == ["88.3", "90.0", "+1.7", "58.2", "58.0", "-0.2"]
@@ -169,3 +170,28 @@ def test_cli_with_only_bad_inputs_exits_2_naming_them(tmp_path):
     assert res.returncode == 2 and "Traceback" not in res.stderr
     assert re.search(re.escape(str(bad / "eval.json")) + r": not readable JSON", res.stderr)
     assert str(tmp_path / "nope") in res.stderr and "no usable" in res.stderr
+
+
+def test_rows_are_keyed_by_experiment_set_and_pose_network(runs, tmp_path):
+    """The same fine-tuned run evaluated behind another pose network, and on another set: rows of their own, and
+    the paper's number only beside the paper's pose network on the paper's set."""
+    other = _eval(tmp_path / "eval_ft_r101", runs["ft"], 49.0, 33.0, backbone="simplebaseline_r101")
+    pw3d = _eval(tmp_path / "eval_ft_3dpw", runs["ft"], 80.0, 50.0, set_name="3dpw_test")
+    md = main_markdown([runs["eval_ft"], other, pw3d])
+    rows = [[c.strip() for c in line.strip("|").split("|")] for line in md.split("## Last validation")[0].splitlines()
+            if line.startswith("| finetune_mpt")]  # fmt: skip
+    by_key = {(r[0], r[10], r[11]): r for r in rows}
+    assert len(rows) == 3 and set(by_key) == {("finetune_mpt", "h36m_p2", "higherhrnet_w48"),
+                                               ("finetune_mpt", "h36m_p2", "simplebaseline_r101"),
+                                               ("finetune_mpt", "3dpw_test", "higherhrnet_w48")}  # fmt: skip
+    assert by_key[("finetune_mpt", "h36m_p2", "higherhrnet_w48")][2:5] == ["45.3", "47.1", "+1.8"]
+    for key in (("finetune_mpt", "h36m_p2", "simplebaseline_r101"), ("finetune_mpt", "3dpw_test", "higherhrnet_w48")):
+        row = by_key[key]
+        assert row[1] == "no paper number (the paper's row is h36m_p2 behind higherhrnet_w48)" and row[2] == "—"
+        assert row[4] == "—"
+
+
+def main_markdown(paths) -> str:
+    from tools.results_table import markdown
+
+    return markdown(collect(paths))

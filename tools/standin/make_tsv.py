@@ -21,7 +21,9 @@ microsoft/MeshTransformer; file contract in :mod:`mpt.data.tsv`):
                                tight boxes as the Human3.6M sets
 
 each as ``<split>.img.tsv`` (name, base64 JPEG), ``<split>.label.tsv`` (name, JSON list with one person dict),
-``<split>.hw.tsv`` (name, JSON [{"height", "width"}]), their ``.lineidx``, and ``<split>.yaml`` naming them.
+``<split>.hw.tsv`` (name, JSON [{"height", "width"}]), their ``.lineidx``, and ``<split>.yaml`` naming them; and
+METRO's composite over human3.6m/train and coco_smpl/train, Tax-H36m-coco40k-Muco-UP-Mpii/train.yaml + its
+linelist (tools/standin/composite.py), which ``data=metro_mix`` reads.
 
 Label fields, as METRO's writers produce them (metro/tools/tsv_demo_h36m.py, tsv_demo_3dpw.py; GraphCMR
 datasets/preprocess/h36m.py for the Human3.6M conventions):
@@ -72,6 +74,7 @@ from mpt.data.amass import find_amass_files, read_amass_sequence
 from mpt.data.tsv import write_tsv
 from mpt.errors import MptError
 from mpt.geometry import CameraSet, h36m_s1_cameras, virtual_cameras
+from tools.standin.composite import COMPOSITE_FOLDER, COMPOSITE_SPLIT, write_composite
 from tools.standin.render import DemoTsvError, _render_set, _Shot, j24_from_body
 
 if TYPE_CHECKING:
@@ -242,6 +245,8 @@ def _existing(out_dir: Path, options: dict[str, Any]) -> dict[str, DemoTsvSet] |
         if not all(f.is_file() for f in files) or key not in manifest.get("counts", {}):
             return None
         sets[key] = DemoTsvSet(folder=folder, split=split, count=int(manifest["counts"][key]))
+    if not (out_dir / COMPOSITE_FOLDER / f"{COMPOSITE_SPLIT}.linelist.tsv").is_file():  # written before the manifest
+        return None
     return sets
 
 
@@ -331,6 +336,9 @@ def _generate(assets: DemoAssets, out_dir: Path, seed: int, img_size: int, count
     shots = _view_shots(motions, held_out, len(views), n_keypoints, img_size, img_size, "train2017/{:012d}.jpg", rng)
     rows = _render_set(shots, motions, views, body, False, H36M_BOX_FACTOR, True, backgrounds, jpeg_quality, rng)
     sets["keypoints"] = _write_set(*specs["keypoints"], rows)
+    # METRO's composite over the Human3.6M and COCO training sets (tools/standin/composite.py)
+    write_composite(out_dir, [(s.folder.name, s.split, s.count) for s in (sets["h36m"], sets["coco"])], [1.0, 0.5],
+                    seed)  # fmt: skip
     return sets
 
 
