@@ -89,7 +89,7 @@ __all__ = [
 
 log = logging.getLogger("mpt.infer")
 
-CROP_SIZE = 224  # the image crop of fine-tuning and evaluation (mpt.engine.image_batches.build_image_set)
+CROP_SIZE = 224  # the default image crop (input.crop_size) of fine-tuning and evaluation; a model's own is in its config
 IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff"})
 COCO_PERSON = 1  # COCO's category_id of a person
 MESH_FORMATS = ("obj", "ply")
@@ -534,7 +534,8 @@ def infer(cfg: DictConfig) -> dict[str, Any]:
     images_arg, formats = _check_infer_config(cfg)
     images, skipped, root = images_and_root(images_arg, cfg.out)
     boxes = read_boxes(cfg.boxes, images, root, cfg.min_box_score) if cfg.boxes is not None else None
-    predictor, _ = build_predictor(cfg)  # after the cheap checks: a typo in images= fails fast
+    predictor, mcfg = build_predictor(cfg)  # after the cheap checks: a typo in images= fails fast
+    crop_size = int(mcfg.input.crop_size)  # the crop the model and its pose network were trained on
     out = Path(cfg.out)
     out.mkdir(parents=True, exist_ok=True)
     names = output_names(images)
@@ -562,7 +563,7 @@ def infer(cfg: DictConfig) -> dict[str, Any]:
             xywh = torch.tensor([b.xywh for b in person_boxes], dtype=torch.float64)
             center, size = crop_boxes(xywh, cfg.box_scale)
             yield Job(path, names[path], image, person_boxes, center, size,
-                      {"crops": crop_people(image, center, size)}, relative_name(path, root))  # fmt: skip
+                      {"crops": crop_people(image, center, size, crop_size)}, relative_name(path, root))  # fmt: skip
 
     def write(job: Job, pred: dict[str, torch.Tensor], bar: Any) -> None:
         write_image_outputs(job, pred, predictor, out, formats, cfg.side_view)

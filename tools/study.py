@@ -235,7 +235,7 @@ def cache_eval_pose_maps(layout: Layout, p: Protocol) -> None:
     from tools.study_eval import cache_pose_maps
 
     cfg = pose_config(layout, "eval")
-    dataset = build_image_set(cfg.data, train=False, seed=cfg.seed)
+    dataset = build_image_set(cfg.data, train=False, seed=cfg.seed, img_size=cfg.input.crop_size)
     cache_pose_maps(build_backbone(cfg), dataset, layout.pose_maps, device=_device(p))
 
 
@@ -307,7 +307,7 @@ def evaluate_pretrained(unit: Unit, layout: Layout, p: Protocol) -> dict[str, di
     model, body, mcfg = load_map_model(cfg, device)
     out = {"pose": pose_map_errors(model, mcfg.input.size, layout.pose_maps, body, device)}
     if mcfg.input.kind == "mask":
-        dataset = build_image_set(cfg.data, train=False, seed=cfg.seed)
+        dataset = build_image_set(cfg.data, train=False, seed=cfg.seed, img_size=cfg.input.crop_size)
         out["oracle"] = silhouette_errors(model, mcfg.input.size, dataset, body, device)
     else:
         oracle = [*oracle_keypoints(), *eval_overrides(unit, layout, p, out_dir / "oracle")]
