@@ -3,7 +3,8 @@
     python tools/mesh_thickness.py --checkpoint outputs/demo/pretrain [OVERRIDE ...]
     e.g. python tools/mesh_thickness.py --checkpoint outputs/demo/pretrain experiment=demo_pretrain
 
-Prints the mean principal extents (mm, largest first) of the predicted and the ground-truth meshes over the
+Prints the mean principal extents (mm, largest first: standard deviations of the vertices along the principal axes)
+of the predicted and the ground-truth meshes over the
 validation split of the motion cache (the held-out motions, filmed by the validation cameras as pre-training
 validates) and their ratio on the smallest axis (mpt.engine.thickness); ``--min-ratio R`` makes the exit status 1
 below R (0.7: the demo's bar for a body rather than a paper-thin sheet). The overrides compose a pre-training
