@@ -1,4 +1,4 @@
-"""The released stand-in pose weights (tools/demo_pose_release.py): installed only when their sha256 matches, and
+"""The released stand-in pose weights (tools/standin/pose_release.py): installed only when their sha256 matches, and
 their recorded PCK holds on protocol-2 images regenerated from scratch."""
 
 import json
@@ -9,7 +9,7 @@ import pytest
 
 from mpt.engine.checkpoint import sha256_of
 from mpt.errors import MptError
-from tools.demo_pose_release import RELEASE, WEIGHTS_NAME, install_demo_pose, release_manifest
+from tools.standin.pose_release import RELEASE, WEIGHTS_NAME, install_demo_pose, release_manifest
 
 
 def _fake_release(tmp_path: Path, payload: bytes = b"weights") -> Path:
@@ -50,8 +50,8 @@ def test_recorded_pck_holds_on_regenerated_protocol2_images(demo_assets, tmp_pat
     are the very files the release was measured on, and measure the released weights on them again."""
     from mpt.data.image_dataset import MeshTSVDataset
     from mpt.models.backbones import load_pose_weights
-    from tools.make_demo_tsv import make_demo_tsv
-    from tools.train_demo_pose import PoseTrainOptions, build_pose_network, evaluate_keypoints
+    from tools.standin.make_tsv import make_demo_tsv
+    from tools.standin.train_pose import PoseTrainOptions, build_pose_network, evaluate_keypoints
 
     manifest = release_manifest()
     recorded = json.loads((RELEASE / "keypoints.json").read_text())

@@ -1,14 +1,14 @@
 """Stand-in COCO keypoint weights for the demo: train a pose network mpt supports on the rendered keypoint images,
 measure it on the held-out protocol-2 images, and write it in the official checkpoint layout.
 
-    python tools/train_demo_pose.py --data-root data/demo [--backbone demo_pose] [--steps 200] [--batch 16]
+    python -m tools.standin.train_pose --data-root data/demo [--backbone demo_pose] [--steps 200] [--batch 16]
         [--crop 224] [--lr 1e-3] [--lr-hold 0.6] [--seed 0] [--select-set DIR] [--val-every N] [--half]
         [--small-crop 128 --small-steps 160]
 
 The paper's pose network starts from COCO keypoint weights, which cannot be downloaded here. This tool makes the
 demo's stand-in: the network of the backbone config ``--backbone`` (configs/backbone/demo_pose.yaml: SimpleBaseline
 ResNet-18 with a 128-filter head) from the official from-scratch initialisation, trained on the ``coco_keypoints``
-set under ``paths.tsv`` of tools/make_demo_tsv.py (thousands of rendered images of
+set under ``paths.tsv`` of tools/standin/make_tsv.py (thousands of rendered images of
 the motions the protocol-2 subjects do not perform, 8 virtual views) as SimpleBaseline / HigherHRNet train on COCO:
 person crops (``--crop``) with METRO's augmentation (flip, rotation, box scale, pixel noise), COCO-17
 Gaussian heatmaps of sigma 2 at each of the network's own output resolutions (SimpleBaseline: 1/4; HigherHRNet: its
@@ -20,13 +20,13 @@ Train at the crop the network will be read at: a fully convolutional network fin
 them (weights trained on 128 px crops score PCK@0.1 0.90 on 128 px crops of the protocol-2 images and 0.41 on 224 px
 crops of the same images). ``--small-crop`` / ``--small-steps`` (progressive resizing) are kept for runs that want
 it. The demo does not train this network: it installs the released file that this tool made once
-(tools/demo_pose_release.py; the command, time and data fingerprint are in the release's manifest.json).
+(tools/standin/pose_release.py; the command, time and data fingerprint are in the release's manifest.json).
 
 ``--select-set`` names the set that chooses a recipe: renders of motions and subjects that are neither in the
 training set nor among the protocol-2 images (the demo's motions drawn with another seed)::
 
-    python tools/make_demo_assets.py --out data/select/assets --seed 1
-    python tools/make_demo_tsv.py --assets data/select/assets --out data/select/tsv --seed 1 --n-train 0 \
+    python -m tools.standin.make_assets --out data/select/assets --seed 1
+    python -m tools.standin.make_tsv --assets data/select/assets --out data/select/tsv --seed 1 --n-train 0 \
         --n-valid 0 --n-coco 0 --n-keypoints 300
 
 With it, ``--val-every`` measures that set during training and keypoints.json records its PCK too; the
@@ -58,9 +58,6 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
-
-if __package__ in (None, ""):  # run as a script: make the repository importable
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import torch
 from torch import Tensor, nn
@@ -229,7 +226,7 @@ def _sets(tsv: Path, opt: PoseTrainOptions) -> tuple[list[MeshTSVDataset], MeshT
         select = None if opt.select_set is None else MeshTSVDataset(opt.select_set, opt.select_split, train=False,
                                                                     img_size=opt.crop)  # fmt: skip
     except MptError as exc:
-        raise PoseTrainError(f"{exc}\nrender the demo image sets first: python tools/make_demo_tsv.py --assets "
+        raise PoseTrainError(f"{exc}\nrender the demo image sets first: python -m tools.standin.make_tsv --assets "
                              f"data/demo --out {tsv}") from None  # fmt: skip
     if len(train[0]) < opt.batch:
         raise PoseTrainError(f"{train[0]!r} holds fewer images than one batch of {opt.batch}")
@@ -385,7 +382,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if b.weights is None:
             raise PoseTrainError(f"backbone config {args.backbone} names no weights file to write; use one that does "
                                  "(e.g. demo_pose) or set its weights")  # fmt: skip
-        command = "python tools/train_demo_pose.py " + " ".join(sys.argv[1:] if argv is None else argv)
+        command = "python -m tools.standin.train_pose " + " ".join(sys.argv[1:] if argv is None else argv)
         result = train_demo_pose(cfg.paths.tsv, args.out or b.weights, opt, command=command)
     except MptError as exc:
         print(f"error: {exc}", file=sys.stderr)

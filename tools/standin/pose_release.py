@@ -1,11 +1,11 @@
 """The released stand-in COCO keypoint weights of the demo's pose network, installed where ``backbone=demo_pose``
 reads them, as a user puts downloaded COCO weights under their data root.
 
-    python tools/demo_pose_release.py --data-root data/demo
+    python -m tools.standin.pose_release --data-root data/demo
 
 The paper's pose network starts from COCO keypoint weights that a user downloads. The demo cannot download them, so
 this repository releases its own: SimpleBaseline ResNet-18 (backbone config ``demo_pose``) trained once by
-tools/train_demo_pose.py on the rendered keypoint set, with the command, seed, data fingerprint and time in
+tools/standin/train_pose.py on the rendered keypoint set, with the command, seed, data fingerprint and time in
 ``manifest.json`` beside the file (:data:`RELEASE`), its PCK on the protocol-2 images and on the selection set in
 ``keypoints.json``. The weights are stored as float16 (half the file; loaded into float32 parameters, and measured
 as stored). This copies the files to ``<data root>/pose/`` after checking the file's sha256 against the manifest;
@@ -30,7 +30,7 @@ from mpt.errors import MptError
 
 __all__ = ["RELEASE", "WEIGHTS_NAME", "install_demo_pose", "main", "release_manifest"]
 
-RELEASE = Path(__file__).resolve().parent / "standin" / "weights" / "demo_pose"
+RELEASE = Path(__file__).resolve().parent / "weights" / "demo_pose"
 WEIGHTS_NAME = "simplebaseline_r18_demo.pth"  # configs/backbone/demo_pose.yaml: ${paths.data_root}/pose/<this>
 FILES = (WEIGHTS_NAME, "keypoints.json", "manifest.json", "train_log.jsonl")
 
