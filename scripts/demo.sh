@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The whole chain on generated stand-in data (no licensed files, no GPU, no downloads):
 #   demo assets -> AMASS-format motion cache -> rendered image sets -> camera/heatmap pictures
-#   -> stand-in COCO pose network (released weights) -> mpt-pretrain -> zero-shot mpt-eval (the paper's Table 2 protocol)
+#   -> stand-in COCO pose network (released weights) -> mpt-pretrain -> zero-shot mpt-eval (the paper's Table 2
+#   protocol)
 #   -> mpt-finetune -> mpt-eval (Human3.6M protocol-2 table, both rows) -> pose maps (the paper's Figure 2)
 #   -> mpt-infer -> mesh from 2D keypoints (mpt-infer keypoints=).
 # Run ./scripts/install.sh first (README). Outputs go to data/demo and outputs/demo.

@@ -4,10 +4,10 @@ A pre-training run that stopped too early predicts meshes that are right seen fr
 viewing direction: paper-thin, and seen edge-on from the side. MPJPE hardly shows it; the smallest principal extent
 of the mesh does: the standard deviation of its 6890 vertices along the axis of least variance (for a standing body
 its front-to-back depth; 78 mm on the demo's held-out motions; a standard deviation rather than max - min, so that
-one arm held forward does not make a flat mesh look thick). :func:`mesh_thickness` measures it on the held-out motions of the pre-training validation split, filmed
-by the validation cameras exactly as pre-training validates, and compares it with the ground-truth meshes':
-``ratio`` = mean predicted smallest extent / mean ground-truth smallest extent (1.0: a body as thick as the real one;
-a demo model after 200 steps: 0.08, 6 mm against 78).
+one arm held forward does not make a flat mesh look thick). :func:`mesh_thickness` measures it on the held-out
+motions of the pre-training validation split, filmed by the validation cameras exactly as pre-training validates,
+and compares it with the ground-truth meshes': ``ratio`` = mean predicted smallest extent / mean ground-truth
+smallest extent (1.0: a body as thick as the real one; a demo model after 200 steps: 0.08, 6 mm against 78).
 """
 
 from __future__ import annotations

@@ -58,8 +58,10 @@ def test_recorded_pck_holds_on_regenerated_protocol2_images(demo_assets, tmp_pat
     make_demo_tsv(demo_assets, tmp_path, n_train=0, n_valid=60, n_coco=0, n_keypoints=0)
     h36m = tmp_path / "human3.6m"
     for ext in ("img", "label"):
-        assert sha256_of(h36m / f"valid_protocol2.{ext}.tsv") == manifest["data"][f"human3.6m/valid_protocol2.{ext}.tsv"]
-    opt = PoseTrainOptions(**{k: v for k, v in manifest["options"].items() if k in PoseTrainOptions.__dataclass_fields__})
+        name = f"valid_protocol2.{ext}.tsv"
+        assert sha256_of(h36m / name) == manifest["data"][f"human3.6m/{name}"]
+    fields = PoseTrainOptions.__dataclass_fields__
+    opt = PoseTrainOptions(**{k: v for k, v in manifest["options"].items() if k in fields})
     net = build_pose_network(opt)
     load_pose_weights(net, RELEASE / WEIGHTS_NAME)
     result = evaluate_keypoints(net, MeshTSVDataset(h36m, "valid_protocol2", train=False, img_size=opt.crop))
