@@ -21,9 +21,6 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-if __package__ in (None, ""):  # run as a script: make the repository importable
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
 from mpt.atomic import atomic_path
 from mpt.engine.checkpoint import sha256_of
 from mpt.errors import MptError
