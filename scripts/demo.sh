@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The whole chain on generated stand-in data (no licensed files, no GPU, no downloads):
 #   demo assets -> AMASS-format motion cache -> rendered image sets -> camera/heatmap pictures
-#   -> stand-in COCO pose network -> mpt-pretrain -> zero-shot mpt-eval (the paper's Table 2 protocol)
+#   -> stand-in COCO pose network (released weights) -> mpt-pretrain -> zero-shot mpt-eval (the paper's Table 2
+#   protocol)
 #   -> mpt-finetune -> mpt-eval (Human3.6M protocol-2 table, both rows) -> pose maps (the paper's Figure 2)
 #   -> mpt-infer -> mesh from 2D keypoints (mpt-infer keypoints=).
 # Run ./scripts/install.sh first (README). Outputs go to data/demo and outputs/demo.
@@ -18,12 +19,12 @@ $PY -m tools.standin.make_assets --out "$DEMO"
 step "motion cache"
 $PY tools/prepare_amass.py --amass-root "$DEMO/amass" --out "$DEMO/amass_cache" --val-datasets DemoMocapB \
   --target-fps 30
-step "demo image sets (METRO TSV; the keypoint set the pose network learns from)"
-$PY -m tools.standin.make_tsv --assets "$DEMO" --out "$DEMO/tsv"
+step "demo image sets (METRO TSV; not the keypoint set the released pose network learnt from: --n-keypoints 0)"
+$PY -m tools.standin.make_tsv --assets "$DEMO" --out "$DEMO/tsv" --n-keypoints 0
 step "pictures: the 8 virtual cameras and the heatmaps they see"
 $PY tools/show_views.py --assets "$DEMO" --out "$OUT/views"
-step "stand-in COCO keypoint weights (SimpleBaseline ResNet-18 on rendered images; PCK on the protocol-2 images)"
-$PY -m tools.standin.train_pose --data-root "$DEMO"
+step "stand-in COCO keypoint weights (released with mpt: SimpleBaseline ResNet-18 trained once on rendered images)"
+$PY -m tools.standin.pose_release --data-root "$DEMO"
 step "pre-training (tiny model, synthesised heatmaps)"
 rm -rf "$OUT/pretrain" "$OUT/finetune"  # each demo trains afresh (mpt refuses to train over a run without train.resume)
 .venv/bin/mpt-pretrain experiment=demo_pretrain

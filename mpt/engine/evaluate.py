@@ -80,8 +80,10 @@ def format_table(name: str, metrics: dict[str, float]) -> str:
 
 def evaluate(cfg: DictConfig) -> dict[str, Any]:
     """Evaluate ``cfg.checkpoint`` (an exported model folder) on ``cfg.data``; print a table, write JSON."""
-    *_, export, dataset = check_inputs(*body_checks(cfg), lambda: load_exported(cfg.checkpoint),
-                                       lambda: build_image_set(cfg.data, train=False, seed=cfg.seed))  # fmt: skip
+    *_, export = check_inputs(*body_checks(cfg), lambda: load_exported(cfg.checkpoint))
+    # crops of the side the model (and its pose network) was trained on: the export's input.crop_size
+    (dataset,) = check_inputs(lambda: build_image_set(cfg.data, train=False, seed=cfg.seed,
+                                                      img_size=int(export.config.input.crop_size)))  # fmt: skip
     dist = setup_distributed(cfg.device)
     lifted = None
     if cfg.keypoints is None:

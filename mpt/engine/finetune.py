@@ -89,7 +89,8 @@ def finetune(cfg: DictConfig) -> dict[str, Any]:
     """Fine-tune from ``cfg`` (see configs/finetune.yaml); returns final validation metrics and the run folder."""
     inits = [lambda: load_exported(cfg.train.init_from)] if cfg.train.init_from is not None else []
     _, _, _, mixed, *init = check_inputs(*body_checks(cfg), pose_weights_check(cfg), lambda: build_mixed(cfg), *inits)
-    val_set = build_image_set(cfg.data.val, train=False, seed=cfg.seed) if cfg.data.val is not None else None
+    val_set = (build_image_set(cfg.data.val, train=False, seed=cfg.seed, img_size=cfg.input.crop_size)
+               if cfg.data.val is not None else None)  # fmt: skip
     dist = setup_distributed(cfg.device)
     body = build_body_model(cfg).to(dist.device)
     model, levels = build_model(cfg, body, with_backbone=True)

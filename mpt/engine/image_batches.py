@@ -21,8 +21,9 @@ from mpt.errors import MptError
 
 
 def build_image_set(set_cfg: DictConfig, train: bool, seed: int,
-                    img_size: int = 224) -> MeshTSVDataset | CompositeTSVDataset:  # fmt: skip
-    """One METRO TSV set from its config node (name, tsv folder, split); a ``<split>.yaml`` with
+                    img_size: int) -> MeshTSVDataset | CompositeTSVDataset:  # fmt: skip
+    """One METRO TSV set from its config node (name, tsv folder, split), cut into person crops of ``img_size``
+    pixels: the model's ``input.crop_size``, which its pose network was trained to read. A ``<split>.yaml`` with
     ``composite: true`` is read as METRO's composite (mpt.data.composite)."""
     composite = composite_yaml(set_cfg.tsv, set_cfg.split)
     if composite is not None:
@@ -35,7 +36,7 @@ def build_mixed(cfg: DictConfig) -> MixedDataset:
     sets = list(cfg.data.sets)
     if not sets:
         raise MptError("data.sets is empty: list the image sets to fine-tune on (see configs/data/mixed.yaml)")
-    datasets = [build_image_set(s, train=True, seed=cfg.seed) for s in sets]
+    datasets = [build_image_set(s, train=True, seed=cfg.seed, img_size=cfg.input.crop_size) for s in sets]
     given = [s.weight for s in sets]
     if any(w is None for w in given) and not all(w is None for w in given):
         raise MptError("data.sets: give a weight for every set or for none (none = proportional to set size)")

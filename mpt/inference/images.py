@@ -88,7 +88,8 @@ def infer(cfg: DictConfig) -> dict[str, Any]:
     images_arg, formats = _check_infer_config(cfg)
     images, skipped, root = images_and_root(images_arg, cfg.out)
     boxes = read_boxes(cfg.boxes, images, root, cfg.min_box_score) if cfg.boxes is not None else None
-    predictor, _ = build_predictor(cfg)  # after the cheap checks: a typo in images= fails fast
+    predictor, mcfg = build_predictor(cfg)  # after the cheap checks: a typo in images= fails fast
+    crop_size = int(mcfg.input.crop_size)  # the crop the model and its pose network were trained on
     out = Path(cfg.out)
     out.mkdir(parents=True, exist_ok=True)
     names = output_names(images)
@@ -116,7 +117,7 @@ def infer(cfg: DictConfig) -> dict[str, Any]:
             xywh = torch.tensor([b.xywh for b in person_boxes], dtype=torch.float64)
             center, size = crop_boxes(xywh, cfg.box_scale)
             yield Job(path, names[path], image, person_boxes, center, size,
-                      {"crops": crop_people(image, center, size)}, relative_name(path, root))  # fmt: skip
+                      {"crops": crop_people(image, center, size, crop_size)}, relative_name(path, root))  # fmt: skip
 
     def write(job: Job, pred: dict[str, torch.Tensor], bar: Any) -> None:
         write_image_outputs(job, pred, predictor, out, formats, cfg.side_view)

@@ -23,7 +23,7 @@ from mpt.geometry.crop import crop_image
 
 log = logging.getLogger("mpt.infer")
 
-CROP_SIZE = 224  # the image crop of fine-tuning and evaluation (mpt.engine.image_batches.build_image_set)
+CROP_SIZE = 224  # default crop (input.crop_size) of fine-tuning and evaluation; a model's own is in its config
 IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff"})
 COCO_PERSON = 1  # COCO's category_id of a person
 

@@ -83,7 +83,7 @@ if TYPE_CHECKING:
 __all__ = ["MANIFEST_NAME", "DemoTsvError", "DemoTsvSet", "held_out_motions", "j24_from_body", "main", "make_demo_tsv",
            "subject_motions"]
 
-FORMAT_VERSION = 2
+FORMAT_VERSION = 3  # 3: one random stream per set
 MANIFEST_NAME = "manifest.json"
 
 # Human3.6M action names (keys of action_name_dict in metro/tools/tsv_demo_h36m.py, one spelling each).
@@ -255,7 +255,7 @@ def make_demo_tsv(
     out_dir: str | Path,
     seed: int = 0,
     img_size: int = 256,
-    n_train: int = 200,
+    n_train: int = 1000,
     n_valid: int = 60,
     n_coco: int = 100,
     n_keypoints: int = 3000,
@@ -306,7 +306,9 @@ def _generate(assets: DemoAssets, out_dir: Path, seed: int, img_size: int, count
               backgrounds: Sequence[str], jpeg_quality: int) -> dict[str, DemoTsvSet]:
     """Render and write the four sets (no manifest); ``counts``: images of each, in make_demo_tsv's order."""
     n_train, n_valid, n_coco, n_keypoints = counts
-    rng = np.random.default_rng(seed)
+    # Each set draws from its own stream (seed, set), so the size of one set leaves the images of the others as
+    # they are: a larger fine-tuning set keeps the protocol-2 images and the pose network's keypoint set.
+    streams = {key: np.random.default_rng([seed, k]) for k, key in enumerate(("h36m", "h36m_p2", "coco", "keypoints"))}
     motions = _load_motions(Path(assets.amass_dir))
     body = BodyModel(assets.smpl_dir, assets.h36m_regressor)
     h36m_cams = h36m_s1_cameras()
@@ -314,16 +316,19 @@ def _generate(assets: DemoAssets, out_dir: Path, seed: int, img_size: int, count
     specs = _set_specs(out_dir)
     sets: dict[str, DemoTsvSet] = {}
 
+    rng = streams["h36m"]
     shots = _h36m_shots(motions, TRAIN_SUBJECTS, 0, h36m_cams, range(len(h36m_cams)), n_train, 1, img_size, rng)
     rows = _render_set(shots, motions, h36m_cams, body, True, H36M_BOX_FACTOR, False, backgrounds, jpeg_quality, rng)
     sets["h36m"] = _write_set(*specs["h36m"], rows)
 
+    rng = streams["h36m_p2"]
     shots = _h36m_shots(motions, VALID_SUBJECTS, len(TRAIN_SUBJECTS), h36m_cams, [p2_cam], n_valid, P2_FRAME_STEP,
                         img_size, rng)  # fmt: skip
     rows = _render_set(shots, motions, h36m_cams, body, True, H36M_BOX_FACTOR, False, backgrounds, jpeg_quality, rng)
     sets["h36m_p2"] = _write_set(*specs["h36m_p2"], rows)
 
     views = virtual_cameras(8)
+    rng = streams["coco"]
     shots = _view_shots(motions, range(len(motions)), len(views), n_coco, round(img_size * 0.75), img_size,
                         "train2014/COCO_train2014_{:012d}.jpg", rng)  # fmt: skip
     rows = _render_set(shots, motions, views, body, False, COCO_BOX_FACTOR, True, backgrounds, jpeg_quality, rng)
@@ -333,6 +338,7 @@ def _generate(assets: DemoAssets, out_dir: Path, seed: int, img_size: int, count
     if n_keypoints and not held_out:
         raise DemoTsvError(f"all {len(motions)} motions under {assets.amass_dir} are performed by the protocol-2 "
                            "subjects, none is left for the keypoint set; generate more motions")  # fmt: skip
+    rng = streams["keypoints"]
     shots = _view_shots(motions, held_out, len(views), n_keypoints, img_size, img_size, "train2017/{:012d}.jpg", rng)
     rows = _render_set(shots, motions, views, body, False, H36M_BOX_FACTOR, True, backgrounds, jpeg_quality, rng)
     sets["keypoints"] = _write_set(*specs["keypoints"], rows)
@@ -349,7 +355,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--out", required=True, help="folder for human3.6m/ and coco_smpl/")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--img-size", type=int, default=256)
-    parser.add_argument("--n-train", type=int, default=200)
+    parser.add_argument("--n-train", type=int, default=1000)
     parser.add_argument("--n-valid", type=int, default=60)
     parser.add_argument("--n-coco", type=int, default=100)
     parser.add_argument("--n-keypoints", type=int, default=3000, help="images of the pose network's keypoint set")

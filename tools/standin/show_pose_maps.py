@@ -34,7 +34,6 @@ from mpt.data.image_dataset import IMAGENET_MEAN, IMAGENET_STD, MeshTSVDataset
 from mpt.engine.builders import build_backbone
 from mpt.engine.checkpoint import Export, load_exported
 from mpt.errors import MptError
-from mpt.inference.inputs import CROP_SIZE
 from mpt.inference.outputs import write_png
 
 __all__ = ["main", "pose_map_figure", "show_pose_maps"]
@@ -106,7 +105,8 @@ def show_pose_maps(checkpoint: str | Path, tsv: str | Path, split: str, out: str
     """Write one PNG per image into ``out`` (module docstring); returns their paths."""
     export = load_exported(checkpoint)
     first, tuned, weights = _backbones(export, before)
-    dataset = MeshTSVDataset(tsv, split, train=False, img_size=CROP_SIZE)
+    # the crops the fine-tuned model was trained on (its input.crop_size)
+    dataset = MeshTSVDataset(tsv, split, train=False, img_size=int(export.config.input.crop_size))
     picks = sorted({round(float(i)) for i in np.linspace(0, len(dataset) - 1, max(1, min(images, len(dataset))))})
     labels = (f"before fine-tuning: {weights.name} (the pose network's COCO keypoint weights)",
               f"after fine-tuning: the backbone of {export.folder}")  # fmt: skip

@@ -2,20 +2,35 @@
 measure it on the held-out protocol-2 images, and write it in the official checkpoint layout.
 
     python -m tools.standin.train_pose --data-root data/demo [--backbone demo_pose] [--steps 200] [--batch 16]
-        [--small-crop 128] [--small-steps 160] [--lr 1e-3] [--seed 0]
+        [--crop 224] [--lr 1e-3] [--lr-hold 0.6] [--seed 0] [--select-set DIR] [--val-every N] [--half]
+        [--small-crop 128 --small-steps 160]
 
 The paper's pose network starts from COCO keypoint weights, which cannot be downloaded here. This tool makes the
 demo's stand-in: the network of the backbone config ``--backbone`` (configs/backbone/demo_pose.yaml: SimpleBaseline
 ResNet-18 with a 128-filter head) from the official from-scratch initialisation, trained on the ``coco_keypoints``
 set under ``paths.tsv`` of tools/standin/make_tsv.py (thousands of rendered images of
 the motions the protocol-2 subjects do not perform, 8 virtual views) as SimpleBaseline / HigherHRNet train on COCO:
-person crops (``--crop``, 224 as MPT's) with METRO's augmentation (flip, rotation, box scale, pixel noise), COCO-17
+person crops (``--crop``) with METRO's augmentation (flip, rotation, box scale, pixel noise), COCO-17
 Gaussian heatmaps of sigma 2 at each of the network's own output resolutions (SimpleBaseline: 1/4; HigherHRNet: its
 1/4 and 1/2 heads, whose tag maps are left untrained: one person per image needs no grouping), mean squared error
-over the labelled keypoints inside the map, Adam at ``--lr`` dropped tenfold at 90/140 and 120/140 of the steps
-(the official schedule's milestones, scaled to the step budget). The default budget fits the demo: the first 160
-of 200 steps on 128 px crops (progressive resizing: 12-14 images/s on this project's 2-core CPU against 5 at 224 px),
-the last 40 on 224 px crops; 6.7 minutes, PCK@0.1 0.52 on the demo's protocol-2 images.
+over the labelled keypoints inside the map, Adam at ``--lr`` held for ``--lr-hold`` of the steps, then a half cosine
+to 0 (:func:`lr_at`: fits any step count).
+
+Train at the crop the network will be read at: a fully convolutional network finds keypoints at the scale it learnt
+them (weights trained on 128 px crops score PCK@0.1 0.90 on 128 px crops of the protocol-2 images and 0.41 on 224 px
+crops of the same images). ``--small-crop`` / ``--small-steps`` (progressive resizing) are kept for runs that want
+it. The demo does not train this network: it installs the released file that this tool made once
+(tools/standin/pose_release.py; the command, time and data fingerprint are in the release's manifest.json).
+
+``--select-set`` names the set that chooses a recipe: renders of motions and subjects that are neither in the
+training set nor among the protocol-2 images (the demo's motions drawn with another seed)::
+
+    python -m tools.standin.make_assets --out data/select/assets --seed 1
+    python -m tools.standin.make_tsv --assets data/select/assets --out data/select/tsv --seed 1 --n-train 0 \
+        --n-valid 0 --n-coco 0 --n-keypoints 300
+
+With it, ``--val-every`` measures that set during training and keypoints.json records its PCK too; the
+protocol-2 images are measured once, at the end, and choose nothing.
 
 Written where the backbone config's ``weights`` points (data/demo/pose/ for demo_pose), and beside it:
   <weights file>       the state dict under the official key names, as the official COCO checkpoints are saved:
@@ -23,9 +38,10 @@ Written where the backbone config's ``weights`` points (data/demo/pose/ for demo
                        through mpt.models.backbones.load_pose_weights, exactly as real COCO weights
   keypoints.json       PCK@0.1 (of the crop side) and the mean keypoint error in crop pixels on the protocol-2
                        images (``--val-split`` of ``human3.6m``), overall and per keypoint; also printed
-  train_log.jsonl      loss (and, with ``--val-every``, the PCK) during training
-  manifest.json        options, data fingerprint and the checkpoint's sha256, written last: a second call with the
-                       same options and data finds it and trains nothing
+  train_log.jsonl      loss (and, with ``--val-every``, the PCK of the selection set) during training
+  manifest.json        options, data fingerprint and the checkpoint's sha256, the command, training time and the
+                       time it was written, written last: a second call with the same options and data finds it
+                       and trains nothing
 
 Deterministic for a seed on a given machine and thread count (initialisation, sample order and augmentation are
 functions of the seed). A keypoint counts where it is labelled (conf > 0) and inside the crop.
@@ -35,6 +51,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import sys
 import time
 from collections.abc import Sequence
@@ -60,7 +77,6 @@ FORMAT_VERSION = 1
 MANIFEST_NAME = "manifest.json"
 SIGMA = 2.0  # Gaussian sigma in output-map pixels (SimpleBaseline / HigherHRNet COCO configs: SIGMA 2)
 PCK_THRESHOLD = 0.1  # PCK@0.1: a keypoint is right within 0.1 x the crop side
-LR_MILESTONES = (90 / 140, 120 / 140)  # SimpleBaseline COCO schedule: LR_STEP [90, 120] of 140 epochs, factor 0.1
 
 
 class PoseTrainError(MptError):
@@ -76,22 +92,31 @@ class PoseTrainOptions:
     steps: int = 200
     batch: int = 16
     lr: float = 1e-3
+    lr_hold: float = 0.6  # lr constant for this fraction of the steps, then a half cosine to 0 at the last step
     seed: int = 0
     crop: int = 224  # person crop side (MPT's image crop)
-    small_crop: int | None = 128  # progressive resizing: the first small_steps steps use crops of this side
-    small_steps: int = 160
+    small_crop: int | None = None  # progressive resizing: the first small_steps steps use crops of this side
+    small_steps: int = 0
     augment: bool = True  # METRO's augmentation; False: crops as evaluation cuts them (overfitting checks)
     train_set: str = "coco_keypoints"  # <tsv>/<train_set>/<train_split>.*
     train_split: str = "train"
     val_set: str = "human3.6m"
     val_split: str = "valid_protocol2"
     val_every: int = 0  # also measure the PCK every N steps (0: only at the end)
+    # The set that chooses the recipe (<select_set>/<select_split>.*; a folder, not under the tsv root): renders of
+    # motions and subjects in neither the training set nor the protocol-2 images (tools/pose_selection_set.py);
+    # measured every val_every steps instead of the protocol-2 set, which then chooses nothing. None: not used.
+    select_set: str | None = None
+    select_split: str = "train"
+    half: bool = False  # store the weights as float16 (loaded back into float32 parameters): half the file
     log_every: int = 20
 
 
 def _check(opt: PoseTrainOptions) -> None:
     if opt.steps <= 0 or opt.batch <= 0 or not opt.lr > 0 or opt.log_every <= 0 or opt.val_every < 0:
         raise PoseTrainError(f"steps, batch, lr and log_every must be positive and val_every >= 0, got {opt}")
+    if not 0 <= opt.lr_hold <= 1:
+        raise PoseTrainError(f"lr_hold is a fraction of the steps in [0, 1], got {opt.lr_hold}")
     for crop in (opt.crop, opt.small_crop or 32):
         if crop <= 0 or crop % 32:
             raise PoseTrainError(f"crops must be positive multiples of 32 (the networks' stride), got {crop}")
@@ -166,8 +191,15 @@ def evaluate_keypoints(net: nn.Module, dataset: MeshTSVDataset, batch: int = 16)
             "keypoints": int(valid.sum()), "images": len(dataset), "crop": crop, "per_keypoint": per_joint}
 
 
-def _lr_at(step: int, opt: PoseTrainOptions) -> float:
-    return opt.lr * 0.1 ** sum(step >= round(m * opt.steps) for m in LR_MILESTONES)
+def lr_at(step: int, opt: PoseTrainOptions) -> float:
+    """The lr of 0-based ``step``: ``opt.lr`` for the first ``lr_hold`` of the steps, then a half cosine that reaches
+    0 after the last step, so the schedule fits any step count. (The official SimpleBaseline schedule, tenfold drops
+    at 90/140 and 120/140 of the budget, spent a third of a short budget at lr 1e-4 and below: on the selection set
+    it learnt no more there.)"""
+    hold = round(opt.lr_hold * opt.steps)
+    if step < hold:
+        return opt.lr
+    return opt.lr * 0.5 * (1 + math.cos(math.pi * (step - hold) / max(1, opt.steps - hold)))
 
 
 def _batches(dataset: MeshTSVDataset, opt: PoseTrainOptions):
@@ -183,29 +215,34 @@ def _batches(dataset: MeshTSVDataset, opt: PoseTrainOptions):
         epoch += 1
 
 
-def _sets(tsv: Path, opt: PoseTrainOptions) -> tuple[list[MeshTSVDataset], MeshTSVDataset]:
-    """The training sets (crops of small_crop, then of crop; a differently seeded order each) and the validation
-    set."""
+def _sets(tsv: Path, opt: PoseTrainOptions) -> tuple[list[MeshTSVDataset], MeshTSVDataset, MeshTSVDataset | None]:
+    """The training sets (crops of small_crop, then of crop; a differently seeded order each), the validation set
+    and the selection set (None without one)."""
     crops = ([opt.small_crop] if opt.small_steps else []) + [opt.crop]
     try:
         train = [MeshTSVDataset(tsv / opt.train_set, opt.train_split, train=opt.augment, seed=opt.seed + k,
                                 img_size=crop) for k, crop in enumerate(crops)]  # fmt: skip
         val = MeshTSVDataset(tsv / opt.val_set, opt.val_split, train=False, img_size=opt.crop)
+        select = None if opt.select_set is None else MeshTSVDataset(opt.select_set, opt.select_split, train=False,
+                                                                    img_size=opt.crop)  # fmt: skip
     except MptError as exc:
         raise PoseTrainError(f"{exc}\nrender the demo image sets first: python -m tools.standin.make_tsv --assets "
                              f"data/demo --out {tsv}") from None  # fmt: skip
     if len(train[0]) < opt.batch:
         raise PoseTrainError(f"{train[0]!r} holds fewer images than one batch of {opt.batch}")
-    return train, val
+    return train, val, select
 
 
 def _fingerprint(tsv: Path, opt: PoseTrainOptions) -> dict[str, str]:
     """sha256 of the image and label files the network learns from and is measured on."""
     out = {}
-    for folder, split in ((opt.train_set, opt.train_split), (opt.val_set, opt.val_split)):
-        files = resolve_set_files(tsv / folder, split)
+    sets = [("", tsv / opt.train_set, opt.train_split), ("", tsv / opt.val_set, opt.val_split)]
+    if opt.select_set is not None:  # its folder may share a name with the training set's: keys say which is which
+        sets.append(("selection:", Path(opt.select_set), opt.select_split))
+    for prefix, folder, split in sets:
+        files = resolve_set_files(folder, split)
         for key in ("img", "label"):
-            out[f"{folder}/{files[key].name}"] = sha256_of(files[key])
+            out[f"{prefix}{folder.name}/{files[key].name}"] = sha256_of(files[key])
     return out
 
 
@@ -225,15 +262,15 @@ def _existing(out: Path, manifest: dict[str, Any]) -> dict[str, Any] | None:
 
 
 def train_demo_pose(tsv: str | Path, checkpoint: str | Path, opt: PoseTrainOptions | None = None,
-                    verbose: bool = True) -> dict[str, Any]:  # fmt: skip
+                    verbose: bool = True, command: str | None = None) -> dict[str, Any]:  # fmt: skip
     """Train (or find already trained) the stand-in pose network on the sets under ``tsv`` and write it to
     ``checkpoint``, its keypoints.json, train_log.jsonl and manifest.json beside it; returns keypoints.json's
-    content (``checkpoint``: the path)."""
+    content (``checkpoint``: the path). ``command``: the command line, recorded in the manifest."""
     opt = opt or PoseTrainOptions()
     _check(opt)
     tsv, ckpt = Path(tsv), Path(checkpoint)
     out = ckpt.parent
-    train_sets, val_set = _sets(tsv, opt)
+    train_sets, val_set, select_set = _sets(tsv, opt)
     manifest = {"version": FORMAT_VERSION, "options": asdict(opt), "data": _fingerprint(tsv, opt),
                 "checkpoint": ckpt.name}
     done = _existing(out, manifest)
@@ -256,7 +293,7 @@ def train_demo_pose(tsv: str | Path, checkpoint: str | Path, opt: PoseTrainOptio
     running = 0.0
     for step in range(opt.steps):
         for group in optim.param_groups:
-            group["lr"] = _lr_at(step, opt)
+            group["lr"] = lr_at(step, opt)
         phase = 0 if step < opt.small_steps else len(batches) - 1
         images, keypoints = next(batches[phase])
         loss = heatmap_loss(_heatmap_outputs(net, images), keypoints, train_sets[phase].img_size)
@@ -270,20 +307,28 @@ def train_demo_pose(tsv: str | Path, checkpoint: str | Path, opt: PoseTrainOptio
         if done_steps % opt.log_every == 0 or done_steps == opt.steps:
             elapsed = time.perf_counter() - start
             entry = {"step": done_steps, "loss": running / (done_steps - (log[-1]["step"] if log else 0)),
-                     "lr": _lr_at(step, opt), "seconds": round(elapsed, 1),
+                     "lr": lr_at(step, opt), "seconds": round(elapsed, 1),
                      "images_per_s": round(done_steps * opt.batch / elapsed, 2)}  # fmt: skip
             running = 0.0
-            if opt.val_every and done_steps % opt.val_every == 0:
+            if opt.val_every and done_steps % opt.val_every == 0 and select_set is not None:
+                entry["select_pck@0.1"] = evaluate_keypoints(net, select_set)["pck@0.1"]
+            elif opt.val_every and done_steps % opt.val_every == 0:
                 entry["val_pck@0.1"] = evaluate_keypoints(net, val_set)["pck@0.1"]
             log.append(entry)
             say(" ".join(f"{k} {v:.4g}" if isinstance(v, float) else f"{k} {v}" for k, v in entry.items()), flush=True)
     train_seconds = time.perf_counter() - start
 
+    state = net.state_dict()
+    if opt.half:
+        state = {k: v.half() if v.is_floating_point() else v for k, v in state.items()}
     with atomic_path(ckpt) as tmp:
-        torch.save(net.state_dict(), tmp)  # a plain state dict: the official checkpoints' layout
+        torch.save(state, tmp)  # a plain state dict: the official checkpoints' layout
     check = build_pose_network(opt)
     load_pose_weights(check, ckpt)  # the checkpoint loads through the real loader, strictly
     result = evaluate_keypoints(check, val_set)
+    if select_set is not None:
+        result["selection"] = {"set": f"{opt.select_set}/{opt.select_split}",
+                               **evaluate_keypoints(check, select_set)}  # fmt: skip
     result.update(set=f"{opt.val_set}/{opt.val_split}", checkpoint=str(ckpt), backbone=opt.backbone,
                   deconv_filters=opt.deconv_filters, parameters=count_parameters(check), steps=opt.steps,
                   train_crops_seen=opt.steps * opt.batch, train_seconds=round(train_seconds, 1),
@@ -292,7 +337,10 @@ def train_demo_pose(tsv: str | Path, checkpoint: str | Path, opt: PoseTrainOptio
                            f"mean_px: mean distance in crop pixels")  # fmt: skip
     write_text_atomic(out / "train_log.jsonl", "".join(json.dumps(e) + "\n" for e in log))
     write_json_atomic(out / "keypoints.json", result)
-    write_json_atomic(out / MANIFEST_NAME, {**manifest, "sha256": sha256_of(ckpt)})
+    write_json_atomic(out / MANIFEST_NAME, {**manifest, "sha256": sha256_of(ckpt), "command": command,
+                                            "train_seconds": round(train_seconds, 1),
+                                            "threads": torch.get_num_threads(),
+                                            "written_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())})
     return result
 
 
@@ -310,6 +358,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--crop", type=int, default=d.crop)
     parser.add_argument("--small-crop", type=int, default=d.small_crop, help="crop side of the first --small-steps")
     parser.add_argument("--small-steps", type=int, default=d.small_steps)
+    parser.add_argument("--lr-hold", type=float, default=d.lr_hold, help="fraction of the steps at --lr before "
+                        "the cosine decay to 0")  # fmt: skip
+    parser.add_argument("--select-set", default=None, help="folder of the selection set (measured every --val-every "
+                        "steps instead of the protocol-2 images, and at the end)")  # fmt: skip
+    parser.add_argument("--half", action="store_true", help="store the weights as float16 (half the file)")
+    parser.add_argument("--threads", type=int, default=None, help="torch intra-op threads (default: torch's)")
     parser.add_argument("--val-every", type=int, default=d.val_every)
     parser.add_argument("--log-every", type=int, default=d.log_every)
     parser.add_argument("--out", default=None, help="write the checkpoint here instead of the backbone config's weights")
@@ -320,18 +374,24 @@ def main(argv: Sequence[str] | None = None) -> int:
     b = cfg.backbone
     opt = PoseTrainOptions(backbone=b.name, deconv_filters=b.deconv_filters, steps=args.steps, batch=args.batch,
                            lr=args.lr, seed=args.seed, crop=args.crop, small_crop=args.small_crop,
-                           small_steps=args.small_steps, val_every=args.val_every,
-                           log_every=args.log_every)  # fmt: skip
+                           small_steps=args.small_steps, val_every=args.val_every, log_every=args.log_every,
+                           lr_hold=args.lr_hold, select_set=args.select_set, half=args.half)  # fmt: skip
+    if args.threads is not None:
+        torch.set_num_threads(args.threads)
     try:
         if b.weights is None:
             raise PoseTrainError(f"backbone config {args.backbone} names no weights file to write; use one that does "
                                  "(e.g. demo_pose) or set its weights")  # fmt: skip
-        result = train_demo_pose(cfg.paths.tsv, args.out or b.weights, opt)
+        command = "python -m tools.standin.train_pose " + " ".join(sys.argv[1:] if argv is None else argv)
+        result = train_demo_pose(cfg.paths.tsv, args.out or b.weights, opt, command=command)
     except MptError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     print(f"keypoints on {result['set']} ({result['images']} held-out images, {result['keypoints']} keypoints): "
           f"PCK@0.1 {result['pck@0.1']:.3f}, mean error {result['mean_px']:.1f} px of the {result['crop']} px crop")
+    if "selection" in result:
+        sel = result["selection"]
+        print(f"keypoints on the selection set {sel['set']} ({sel['images']} images): PCK@0.1 {sel['pck@0.1']:.3f}")
     print(f"wrote {result['checkpoint']} and {Path(result['checkpoint']).parent / 'keypoints.json'}")
     return 0
 

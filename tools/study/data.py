@@ -89,7 +89,7 @@ def cache_eval_pose_maps(layout: Layout, p: Protocol) -> None:
     from tools.study.evaluation import cache_pose_maps
 
     cfg = pose_config(layout, "eval")
-    dataset = build_image_set(cfg.data, train=False, seed=cfg.seed)
+    dataset = build_image_set(cfg.data, train=False, seed=cfg.seed, img_size=cfg.input.crop_size)
     cache_pose_maps(build_backbone(cfg), dataset, layout.pose_maps, device=_device(p))
 
 

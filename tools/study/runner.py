@@ -156,7 +156,7 @@ def evaluate_pretrained(unit: Unit, layout: Layout, p: Protocol) -> dict[str, di
     model, body, mcfg = load_map_model(cfg, device)
     out = {"pose": pose_map_errors(model, mcfg.input.size, layout.pose_maps, body, device)}
     if mcfg.input.kind == "mask":
-        dataset = build_image_set(cfg.data, train=False, seed=cfg.seed)
+        dataset = build_image_set(cfg.data, train=False, seed=cfg.seed, img_size=cfg.input.crop_size)
         out["oracle"] = silhouette_errors(model, mcfg.input.size, dataset, body, device)
     else:
         oracle = [*oracle_keypoints(), *eval_overrides(unit, layout, p, out_dir / "oracle")]
