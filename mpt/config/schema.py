@@ -271,7 +271,7 @@ class InferConfig(RunConfig):
     # Without a "bbox": the keypoints' extent x this ~ the silhouette's (head top, feet, hands reach beyond the
     # keypoints), then x the export's input.crop_scale. 1.11 = median silhouette / keypoint extent (longer sides;
     # quartiles 1.103 and 1.127; centres 0.2% of a side apart) over 2716 views: the demo body posed by every demo
-    # motion, seen by the 4 Human3.6M S1 cameras (tools/keypoint_box_factor.py; re-measure for the SMPL body).
+    # motion, seen by the 4 Human3.6M S1 cameras (tools/standin/keypoint_box_factor.py; re-measure for the SMPL body).
     keypoint_box_factor: float = 1.11
     data: Any = None
 

@@ -97,7 +97,7 @@ def run(args: argparse.Namespace, tmp: Path) -> None:
     import onnxruntime as ort
 
     from mpt.export import export_onnx
-    from tools.make_demo_assets import make_demo_assets
+    from tools.standin.make_assets import make_demo_assets
 
     assets = make_demo_assets(tmp / "assets", seed=0)
     paths = [f"paths.smpl={assets.smpl_dir}", f"paths.h36m_regressor={assets.h36m_regressor}",

@@ -65,7 +65,7 @@ def main() -> None:
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
-    from tools.make_demo_assets import make_demo_assets
+    from tools.standin.make_assets import make_demo_assets
 
     with tempfile.TemporaryDirectory(prefix="mpt_bench_lift_") as tmp:
         assets = make_demo_assets(Path(tmp) / "assets", seed=0)

@@ -82,7 +82,7 @@ def main(argv: list[str] | None = None) -> None:
         raise SystemExit("--device cuda given but torch sees no CUDA device")
 
     sigma = args.sigma if args.sigma is not None else 8.0 * args.size / 224
-    from tools.make_demo_assets import body_model
+    from tools.standin.make_assets import body_model
 
     assets = args.assets or tempfile.mkdtemp(prefix="mpt_bench_assets_")
     body = body_model(args.smpl, args.regressor, assets).to(device)

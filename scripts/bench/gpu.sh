@@ -141,10 +141,11 @@ note "$(tail -1 "$LOGS/environment.log")"
 
 step "demo assets, motion cache, image sets"
 DEMO=$WORK/demo
-{ run assets "$PY" "$REPO/tools/make_demo_assets.py" --out "$DEMO" \
+TOOLS_PATH="${PYTHONPATH:+$PYTHONPATH:}$REPO"  # the stand-in tools run as python -m tools.standin.<name>
+{ run assets env PYTHONPATH="$TOOLS_PATH" "$PY" -m tools.standin.make_assets --out "$DEMO" \
   && run cache "$PY" "$REPO/tools/prepare_amass.py" --amass-root "$DEMO/amass" --out "$DEMO/amass_cache" \
        --val-datasets DemoMocapB --target-fps 30 \
-  && run tsv "$PY" "$REPO/tools/make_demo_tsv.py" --assets "$DEMO" --out "$DEMO/tsv" --n-train 96 --n-valid 16 \
+  && run tsv env PYTHONPATH="$TOOLS_PATH" "$PY" -m tools.standin.make_tsv --assets "$DEMO" --out "$DEMO/tsv" --n-train 96 --n-valid 16 \
        --n-coco 64; } || { finish; exit 1; }
 
 if [ "$MODE" = all ] || [ "$MODE" = checks ]; then

@@ -3,7 +3,7 @@
     python scripts/bench/gpu_checks.py --assets DEMO [--device cuda|cpu] [--model mpt] [--input heatmap]
                                        [--batch 32] [--steps 20] [--work DIR] [--cache DIR] [--tests-root DIR]
 
-DEMO is a folder made by tools/make_demo_assets.py with the motion cache of tools/prepare_amass.py in
+DEMO is a folder made by tools/standin/make_assets.py with the motion cache of tools/prepare_amass.py in
 DEMO/amass_cache (scripts/demo.sh and gpu.sh make both).
 
 1. synthesis: heatmaps synthesised on the device equal the CPU's for the same bodies and random draws: maps within

@@ -12,7 +12,7 @@ from mpt.config import compose_config
 from mpt.data.tsv import TSVFile, write_tsv
 from mpt.engine.evaluate import evaluate
 from mpt.errors import MptError
-from tools.keypoints_from_tsv import keypoints_from_tsv
+from tools.standin.keypoints_from_tsv import keypoints_from_tsv
 
 SPLIT = "valid_protocol2"
 

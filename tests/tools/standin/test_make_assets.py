@@ -23,10 +23,11 @@ import torch
 import trimesh
 from scipy.spatial.transform import Rotation
 
-import tools.make_demo_assets as gen
-from tools import demo_body
-from tools.demo_motions import Style, make_sequence, make_study_sequence, subject_skeleton
-from tools.make_demo_assets import (
+import tools.standin.make_assets as gen
+from tools.standin import body as standin_body
+from tools.standin.body_mesh import marching_tetrahedra
+from tools.standin.body_shape import BodyShape
+from tools.standin.make_assets import (
     GENERATOR_VERSION,
     CorpusSize,
     DemoAssets,
@@ -40,6 +41,8 @@ from tools.make_demo_assets import (
     motion_files,
     resolve_size,
 )
+from tools.standin.motions import make_sequence, subject_skeleton
+from tools.standin.study_motions import Style, make_study_sequence
 
 # SMPL facts typed from SMPL's files as smplx reads them (independent of the generator's constants).
 PARENTS = [-1, 0, 0, 0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 9, 9, 12, 13, 14, 16, 17, 18, 19, 20, 21]
@@ -117,10 +120,10 @@ def sequences(demo_assets) -> dict[str, dict[str, np.ndarray]]:
 
 
 @pytest.fixture(scope="module")
-def fixture_body(demo_assets) -> demo_body.DemoBody:
+def fixture_body(demo_assets) -> standin_body.DemoBody:
     """The demo body read back from the session's files: what build_demo_body returns, without its 20 s."""
     d = _load_pkl(demo_assets)
-    return demo_body.DemoBody(v_template=d["v_template"], faces=d["f"].astype(np.int64), weights=d["weights"],
+    return standin_body.DemoBody(v_template=d["v_template"], faces=d["f"].astype(np.int64), weights=d["weights"],
                               joint_regressor=d["J_regressor"], shapedirs=d["shapedirs"], posedirs=d["posedirs"],
                               h36m_regressor=np.load(demo_assets.h36m_regressor))  # fmt: skip
 
@@ -712,7 +715,7 @@ def test_study_image_motions_render_protocol2_sets(study, tmp_path):
     """make_demo_tsv renders the held-out image motions; with several motions per subject the repeated actions
     become further trials, so every image name stays unique."""
     from mpt.data.tsv import TSVFile
-    from tools.make_demo_tsv import make_demo_tsv
+    from tools.standin.make_tsv import make_demo_tsv
 
     assets, _ = study
     sets = make_demo_tsv(assets.image_assets(), tmp_path / "tsv", img_size=64, n_train=16, n_valid=24, n_coco=0,
@@ -756,7 +759,7 @@ def test_marching_tetrahedra_on_a_sphere():
     ax = np.arange(-1.0, 1.0 + step / 2, step) + 0.013  # off-centre so no grid value is exactly zero
     grid = np.stack(np.meshgrid(ax, ax, ax, indexing="ij"), -1)
     values = np.linalg.norm(grid, axis=-1) - radius
-    v, f = demo_body.marching_tetrahedra(values, grid[0, 0, 0], step)
+    v, f = marching_tetrahedra(values, grid[0, 0, 0], step)
     mesh = trimesh.Trimesh(v, f, process=False)
     assert mesh.is_watertight and mesh.is_winding_consistent and mesh.euler_number == 2
     assert mesh.volume == pytest.approx(4 / 3 * np.pi * radius**3, rel=0.03)
@@ -764,7 +767,7 @@ def test_marching_tetrahedra_on_a_sphere():
 
 
 def test_body_shape_gradient_matches_finite_differences():
-    shape = demo_body.BodyShape()
+    shape = BodyShape()
     pts = np.random.default_rng(0).uniform([-0.8, -1.1, -0.1], [0.8, 0.5, 0.15], size=(300, 3))
     _, grad = shape(pts, grad=True)
     eps = 1e-6

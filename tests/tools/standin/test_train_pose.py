@@ -13,7 +13,7 @@ from torch import nn
 from mpt.config import compose_config
 from mpt.data.image_dataset import MeshTSVDataset
 from mpt.engine.builders import build_backbone
-from tools.train_demo_pose import PoseTrainOptions, evaluate_keypoints, heatmap_loss, train_demo_pose
+from tools.standin.train_pose import PoseTrainOptions, evaluate_keypoints, heatmap_loss, train_demo_pose
 
 STEPS_TO_LEARN, CROP = 150, 96  # memorising 16 images: about a minute on 2 cores
 
@@ -103,7 +103,7 @@ def test_the_network_finds_the_keypoints_of_the_images_it_learnt(demo_tsv, tmp_p
     crops, 24 px maps), the network's argmax keypoints lie far closer to the labels than an image-blind guess (each
     keypoint at its mean position over the images): the heatmap targets, the loss and the argmax read-out agree on
     where a keypoint is. Measured: 3.81 px (about one map pixel) against 7.10 px for the guess. (Generalising to
-    unseen images takes thousands of images: tools/train_demo_pose.py's keypoints.json.)
+    unseen images takes thousands of images: tools/standin/train_pose.py's keypoints.json.)
     """
     opt = PoseTrainOptions(deconv_filters=32, steps=STEPS_TO_LEARN, batch=8, crop=CROP, small_steps=0, augment=False,
                            val_set="coco_keypoints", val_split="train", log_every=STEPS_TO_LEARN)  # fmt: skip

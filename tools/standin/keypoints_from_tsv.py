@@ -1,6 +1,6 @@
 """A COCO keypoint results file (and the images) from a METRO TSV set's 2D labels, as a 2D detector would write.
 
-    python tools/keypoints_from_tsv.py --tsv data/demo/tsv/human3.6m --split valid_protocol2 \\
+    python -m tools.standin.keypoints_from_tsv --tsv data/demo/tsv/human3.6m --split valid_protocol2 \\
         --out outputs/demo/lift/keypoints.json --images outputs/demo/lift/images --count 3 --every 20 --noise 2
 
 Each row's first person gives one entry ``{"file_name", "keypoints": [x, y, score] x 17, "score"}``: its COCO-17
@@ -16,13 +16,9 @@ from __future__ import annotations
 import argparse
 import base64
 import json
-import sys
 from pathlib import Path
 
 import numpy as np
-
-if __package__ in (None, ""):  # run as a script: make the repository importable
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from mpt.atomic import write_bytes_atomic, write_text_atomic
 from mpt.data.image_dataset import MeshTSVDataset

@@ -1,4 +1,4 @@
-"""tools/study.py: the protocol, the verdict criterion against hand computations, the report written from stored
+"""tools/study: the protocol, the verdict criterion against hand computations, the report written from stored
 results, and (slow) the whole runner end to end at a tiny size: every row in the results file, the plot, no unit
 run twice, another protocol in the same folder refused."""
 
@@ -11,8 +11,9 @@ from pathlib import Path
 import cv2
 import pytest
 
-from tools.study_protocol import RUN_BY_KEY, RUNS, SECTIONS, protocol_for, units
-from tools.study_report import Results, Summary, headline, report_markdown, verdict
+from tools.study.protocol import RUN_BY_KEY, RUNS, SECTIONS, protocol_for, units
+from tools.study.report import headline, report_markdown
+from tools.study.results import Results, Summary, verdict
 
 
 def test_summary_matches_the_statistics_module():
@@ -108,7 +109,7 @@ def test_report_from_stored_results(tmp_path):
     spread = {"views2": 10.0, "views4": 10.0}
     _write_results(tmp_path / "results", p, lambda run, seed: level[run] + spread.get(run, 1.0) * (seed - 1))
     results = Results(tmp_path / "results", p)
-    md = report_markdown(results, "python tools/study.py", "abc", {"corpus": {"wall_s": 5.0, "cpu_s": 4.0}})
+    md = report_markdown(results, "python -m tools.study", "abc", {"corpus": {"wall_s": 5.0, "cpu_s": 4.0}})
     for r in RUNS:
         assert f"`{r.key}`" in md
     for s in SECTIONS:
@@ -134,7 +135,7 @@ def test_headline_says_when_results_are_missing(tmp_path):
 
 
 def test_plot_is_written(tmp_path):
-    from tools.study_report import plot
+    from tools.study.report import plot
 
     p = protocol_for(seeds=3)
     _write_results(tmp_path / "results", p, lambda run, seed: 100.0 + seed)
@@ -145,10 +146,10 @@ def test_plot_is_written(tmp_path):
 
 @pytest.mark.slow
 def test_the_runner_end_to_end_at_a_tiny_size(tmp_path, capsys):
-    """tools/study.py from nothing to the report: 2 steps per training, 1 seed, the data at 2% of the study's size.
+    """python -m tools.study from nothing to the report: 2 steps per training, 1 seed, the data at 2% of the study's size.
     Every run of every section is in study.md with a result, the plot is an image, a second call re-runs nothing,
     --report-only names the command that ran, and another protocol in the same folder is refused."""
-    from tools.study import main
+    from tools.study.runner import main
 
     out, res = tmp_path / "study", tmp_path / "results"
     args = ["--out", str(out), "--results", str(res), "--scale", "0.02", "--seeds", "1", "--steps", "2",
@@ -172,7 +173,7 @@ def test_the_runner_end_to_end_at_a_tiny_size(tmp_path, capsys):
     assert {f.name: f.stat().st_mtime_ns for f in (out / "results").iterdir()} == stored
     # --report-only rewrites the report and names the command that produced the results, not itself
     assert main([*args, "--report-only"]) == 0
-    assert f"- Command: `python tools/study.py {' '.join(args)}`" in (res / "study.md").read_text(encoding="utf-8")
+    assert f"- Command: `python -m tools.study {' '.join(args)}`" in (res / "study.md").read_text(encoding="utf-8")
     assert main([*args[:-6], "--steps", "3", "--jobs", "1", "--threads", "1"]) == 2
     assert "another protocol" in capsys.readouterr().err
 
@@ -180,24 +181,24 @@ def test_the_runner_end_to_end_at_a_tiny_size(tmp_path, capsys):
 def test_commit_is_dirty_for_code_changes_not_for_the_files_the_study_writes(tmp_path, monkeypatch):
     import subprocess
 
-    import tools.study
+    from tools.study import layout
 
     def git(*args: str) -> str:
         return subprocess.run(["git", *args], cwd=tmp_path, check=True, capture_output=True, text=True).stdout.strip()
 
     (tmp_path / "docs" / "results").mkdir(parents=True)
-    (tmp_path / "tools").mkdir()
-    for name in ("README.md", "docs/results/study.md", "tools/study.py"):
+    (tmp_path / "tools" / "study").mkdir(parents=True)
+    for name in ("README.md", "docs/results/study.md", "tools/study/runner.py"):
         (tmp_path / name).write_text("v1\n")
     git("init", "-q")
     git("add", "-A")
     git("-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "v1")
     head = git("rev-parse", "HEAD")
-    monkeypatch.setattr(tools.study, "REPO", tmp_path)
-    assert tools.study.git_commit() == head
+    monkeypatch.setattr(layout, "REPO", tmp_path)
+    assert layout.git_commit() == head
     # the study's first report rewrites its results file and the README headline before any training
     (tmp_path / "README.md").write_text("v2\n")
     (tmp_path / "docs/results/study.md").write_text("v2\n")
-    assert tools.study.git_commit() == head
-    (tmp_path / "tools/study.py").write_text("v2\n")
-    assert tools.study.git_commit() == head + "+dirty"
+    assert layout.git_commit() == head
+    (tmp_path / "tools/study/runner.py").write_text("v2\n")
+    assert layout.git_commit() == head + "+dirty"

@@ -1,13 +1,13 @@
 """Stand-in COCO keypoint weights for the demo: train a pose network mpt supports on the rendered keypoint images,
 measure it on the held-out protocol-2 images, and write it in the official checkpoint layout.
 
-    python tools/train_demo_pose.py --data-root data/demo [--backbone demo_pose] [--steps 200] [--batch 16]
+    python -m tools.standin.train_pose --data-root data/demo [--backbone demo_pose] [--steps 200] [--batch 16]
         [--small-crop 128] [--small-steps 160] [--lr 1e-3] [--seed 0]
 
 The paper's pose network starts from COCO keypoint weights, which cannot be downloaded here. This tool makes the
 demo's stand-in: the network of the backbone config ``--backbone`` (configs/backbone/demo_pose.yaml: SimpleBaseline
 ResNet-18 with a 128-filter head) from the official from-scratch initialisation, trained on the ``coco_keypoints``
-set under ``paths.tsv`` of tools/make_demo_tsv.py (thousands of rendered images of
+set under ``paths.tsv`` of tools/standin/make_tsv.py (thousands of rendered images of
 the motions the protocol-2 subjects do not perform, 8 virtual views) as SimpleBaseline / HigherHRNet train on COCO:
 person crops (``--crop``, 224 as MPT's) with METRO's augmentation (flip, rotation, box scale, pixel noise), COCO-17
 Gaussian heatmaps of sigma 2 at each of the network's own output resolutions (SimpleBaseline: 1/4; HigherHRNet: its
@@ -41,9 +41,6 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
-
-if __package__ in (None, ""):  # run as a script: make the repository importable
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import torch
 from torch import Tensor, nn
@@ -195,7 +192,7 @@ def _sets(tsv: Path, opt: PoseTrainOptions) -> tuple[list[MeshTSVDataset], MeshT
                                 img_size=crop) for k, crop in enumerate(crops)]  # fmt: skip
         val = MeshTSVDataset(tsv / opt.val_set, opt.val_split, train=False, img_size=opt.crop)
     except MptError as exc:
-        raise PoseTrainError(f"{exc}\nrender the demo image sets first: python tools/make_demo_tsv.py --assets "
+        raise PoseTrainError(f"{exc}\nrender the demo image sets first: python -m tools.standin.make_tsv --assets "
                              f"data/demo --out {tsv}") from None  # fmt: skip
     if len(train[0]) < opt.batch:
         raise PoseTrainError(f"{train[0]!r} holds fewer images than one batch of {opt.batch}")

@@ -10,7 +10,7 @@
   drawn as pre-training draws masks (mpt.synthesis: the mesh projected into the image, cropped to the row's box,
   rasterised by mpt.synthesis.masks.rasterize_mask). A keypoint-heatmap model's oracle is ``mpt-eval
   keypoints=labels``. It needs the stand-in sets' ``pelvis_cam`` and ``cam_param`` label fields
-  (tools/make_demo_tsv.py), which place the labelled mesh in the camera.
+  (tools/standin/make_tsv.py), which place the labelled mesh in the camera.
 
 Both measure with mpt.engine.evaluate.mesh_errors, the function ``mpt-eval`` measures with.
 """
@@ -164,7 +164,7 @@ class _SilhouetteRows(Dataset):
         if "pelvis_cam" not in p or "cam_param" not in p:
             raise MptError(f"{self.dataset.folder} ({self.dataset.split}), image {name}: the label has no "
                            "pelvis_cam / cam_param, so its mesh cannot be placed in the image; the silhouette "
-                           "oracle needs the stand-in sets of tools/make_demo_tsv.py")  # fmt: skip
+                           "oracle needs the stand-in sets of tools/standin/make_tsv.py")  # fmt: skip
         camera = [*p["cam_param"]["focal"], *p["cam_param"]["princpt"]]
         box = [*p["center"], float(p["scale"]) * BOX_PIXELS_PER_SCALE]
         params = torch.cat([item["pose"], item["betas"], torch.tensor([*p["pelvis_cam"], *camera, *box])]).float()

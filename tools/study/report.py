@@ -1,6 +1,6 @@
-"""The study's results file and plot, written only from the stored results (tools/study.py).
+"""The study's results file and plot, written only from the stored results (tools/study).
 
-``study.md``: how it was run (command, commit, machine), the headline, the protocol (tools/study_protocol.py, the
+``study.md``: how it was run (command, commit, machine), the headline, the protocol (tools/study/protocol.py, the
 same text before and after the runs), per section the mean +- standard deviation over seeds of every setting beside
 the paper's number and the verdict of every comparison, every run's own numbers, and the time each row took.
 ``study.png``: the error of every setting and protocol, one dot per seed, mean +- standard deviation.
@@ -9,16 +9,16 @@ the paper's number and the verdict of every comparison, every run's own numbers,
 from __future__ import annotations
 
 import json
-import math
 import os
 import platform
 from collections.abc import Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from mpt.atomic import atomic_path, write_text_atomic
-from tools.study_protocol import (
+from tools.study.data import pose_keypoints_file
+from tools.study.layout import Layout, data_timing, git_commit
+from tools.study.protocol import (
     CRITERION,
     PROTOCOL_NAMES,
     RUN_BY_KEY,
@@ -29,101 +29,11 @@ from tools.study_protocol import (
     Section,
     units,
 )
+from tools.study.results import Results, verdict
 
 METRICS = ("mpjpe", "pa_mpjpe")
 METRIC_NAMES = {"mpjpe": "MPJPE", "pa_mpjpe": "PA-MPJPE"}
 README_START, README_END = "<!-- study-headline:start -->", "<!-- study-headline:end -->"
-
-
-@dataclass(frozen=True)
-class Summary:
-    """Mean, sample standard deviation (nan for one value) and count of one setting's values over seeds."""
-
-    values: tuple[float, ...]
-
-    @property
-    def n(self) -> int:
-        return len(self.values)
-
-    @property
-    def mean(self) -> float:
-        return sum(self.values) / self.n if self.n else math.nan
-
-    @property
-    def std(self) -> float:
-        if self.n < 2:
-            return math.nan
-        m = self.mean
-        return math.sqrt(sum((v - m) ** 2 for v in self.values) / (self.n - 1))
-
-    def text(self) -> str:
-        if not self.n:
-            return "—"
-        return f"{self.mean:.1f}" if self.n < 2 else f"{self.mean:.1f} ± {self.std:.1f}"
-
-
-@dataclass(frozen=True)
-class Verdict:
-    """A comparison's difference d = mean(better) - mean(worse), its standard error and the verdict."""
-
-    d: float
-    se: float
-    verdict: str
-
-    def text(self) -> str:
-        if math.isnan(self.d):
-            return "—"
-        return f"{self.d:+.1f} ± {self.se:.1f}" if not math.isnan(self.se) else f"{self.d:+.1f}"
-
-
-def verdict(better: Summary, worse: Summary, directional: bool = True) -> Verdict:
-    """The study's criterion (tools/study_protocol.CRITERION) on two settings' values."""
-    if not better.n or not worse.n:
-        return Verdict(math.nan, math.nan, "no result")
-    d = better.mean - worse.mean
-    if better.n < 2 or worse.n < 2:
-        return Verdict(d, math.nan, "one seed: no verdict")
-    se = math.sqrt(better.std**2 / better.n + worse.std**2 / worse.n)
-    if abs(d) <= 2 * se:
-        return Verdict(d, se, "inconclusive" if directional else "within 2 SE")
-    if not directional:
-        return Verdict(d, se, "lower with the first" if d < 0 else "lower with the second")
-    return Verdict(d, se, "agrees" if d < 0 else "opposite")
-
-
-class Results:
-    """The stored results of a study folder: ``results/<run>_s<seed>.json``."""
-
-    def __init__(self, results_dir: Path, protocol: Protocol) -> None:
-        self.protocol = protocol
-        self.by_unit: dict[str, dict[str, Any]] = {}
-        for unit in units(protocol):
-            path = results_dir / f"{unit.name}.json"
-            if path.is_file():
-                self.by_unit[unit.name] = json.loads(path.read_text(encoding="utf-8"))
-
-    @property
-    def expected(self) -> int:
-        return len(units(self.protocol))
-
-    def values(self, run: str, protocol: str, metric: str) -> Summary:
-        """One metric of one run under one protocol (``val_<camera>``: the held-out motions of that camera) over
-        the seeds that have a result."""
-        out = []
-        for seed in self.protocol.seeds:
-            result = self.by_unit.get(f"{run}_s{seed}")
-            if result is None:
-                continue
-            if protocol.startswith("val_"):
-                value = result["metrics"].get("val", {}).get(f"{metric}_{protocol[4:]}")
-            else:
-                value = result["metrics"].get(protocol, {}).get(metric)
-            if isinstance(value, int | float) and math.isfinite(value):
-                out.append(float(value))
-        return Summary(tuple(out))
-
-    def commits(self) -> list[str]:
-        return sorted({r.get("commit", "unknown") for r in self.by_unit.values()})
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -158,19 +68,19 @@ def protocol_markdown(p: Protocol) -> list[str]:
     return [
         "## Protocol",
         "",
-        f"Fixed before any run (tools/study_protocol.py, protocol fingerprint `{p.fingerprint()}`); not tuned "
+        f"Fixed before any run (tools/study/protocol.py, protocol fingerprint `{p.fingerprint()}`); not tuned "
         "towards the paper's answers afterwards.",
         "",
-        f"- **Data** (stand-ins in the real formats, tools/make_demo_assets.py `--size study --scale "
+        f"- **Data** (stand-ins in the real formats, tools/standin/make_assets.py `--size study --scale "
         f"{p.corpus_scale:g}`): AMASS-format motions of many subjects, sampled at {p.target_fps:g} fps into the "
-        "motion cache; the validation split is whole held-out subjects. Image sets rendered (tools/make_demo_tsv.py, "
+        "motion cache; the validation split is whole held-out subjects. Image sets rendered (tools/standin/make_tsv.py, "
         f"{p.img_size} px) from separate image-set motions that pre-training never sees: **evaluation** "
         f"{p.n_eval} protocol-2 images (subjects S9 and S11, camera 60457274, every 5th frame); fine-tuning "
         f"{p.n_ft_h36m} Human3.6M-like images (S1, S5, S6, 4 cameras) and {p.n_ft_coco} COCO-like images (2D "
         f"keypoints only); {p.n_pose_images} keypoint images for the pose network, of motions no protocol-2 "
         "subject performs.",
         f"- **Pose network** (stand-in for COCO keypoint weights): SimpleBaseline ResNet-18 (backbone config "
-        f"`demo_pose`), {p.pose_steps} steps of {p.pose_batch} images (tools/train_demo_pose.py; the first "
+        f"`demo_pose`), {p.pose_steps} steps of {p.pose_batch} images (tools/standin/train_pose.py; the first "
         f"{p.pose_small_steps} on {p.pose_small_crop} px crops, the rest on 224 px), trained once; every "
         "fine-tuning starts from it; its PCK@0.1 on the evaluation images is stated below.",
         f"- **Model**: `{' '.join(p.model)}` for every run. **Pre-training**: {p.pre_steps} steps of "
@@ -242,7 +152,7 @@ def headline(results: Results) -> str:
     n_done = len(results.by_unit)
     if n_done < results.expected:
         return (f"Not measured yet: {n_done} of {results.expected} trainings have results "
-                "(run `python tools/study.py`).")  # fmt: skip
+                "(run `python -m tools.study`).")  # fmt: skip
     counts = tally(results)
     total = sum(counts.values())
     words = {"agrees": "agree", "opposite": "point the opposite way", "inconclusive": "inconclusive"}
@@ -311,7 +221,7 @@ def _runs_markdown(results: Results) -> list[str]:
 
 def report_markdown(results: Results, invocation: str, commit: str, prepare: dict[str, dict[str, float]],
                     pose: dict[str, Any] | None = None) -> str:
-    """The results file; ``pose``: the stand-in pose network's keypoints.json (tools/train_demo_pose.py)."""
+    """The results file; ``pose``: the stand-in pose network's keypoints.json (tools/standin/train_pose.py)."""
     p = results.protocol
     commits = results.commits()
     provenance = f"`{commit}`"
@@ -322,7 +232,7 @@ def report_markdown(results: Results, invocation: str, commit: str, prepare: dic
     lines = [
         "# The paper's effects in miniature",
         "",
-        "Written by `tools/study.py` from its stored results; nothing here is typed by hand. The data are "
+        "Written by `tools/study` from its stored results; nothing here is typed by hand. The data are "
         "generated stand-ins (not SMPL, AMASS or Human3.6M) and the model is tiny: the question is whether the "
         "paper's *differences* between settings show at this scale, not its numbers.",
         "",
@@ -340,7 +250,7 @@ def report_markdown(results: Results, invocation: str, commit: str, prepare: dic
         "",
         "The stand-in pose network on the evaluation images: " + (
             f"PCK@0.1 {pose['pck@0.1']:.3f}, mean keypoint error {pose['mean_px']:.1f} px of the {pose['crop']} px "
-            "crop (tools/train_demo_pose.py)." if pose else "not trained yet."),
+            "crop (tools/standin/train_pose.py)." if pose else "not trained yet."),
         "",
         "Mean ± standard deviation over seeds (mm). d = mean of the setting the claim favours minus the other's "
         "(negative: the claim's direction); paper d from the paper's tables where it has both numbers.",
@@ -413,11 +323,9 @@ def update_readme(readme: Path, text: str) -> bool:
     return True
 
 
-def write_report(layout: Any, protocol: Protocol, results_dir: Path, invocation: str,
+def write_report(layout: Layout, protocol: Protocol, results_dir: Path, invocation: str,
                  readme: Path | None = None) -> Sequence[Path]:  # fmt: skip
     """study.md and study.png into ``results_dir`` from ``layout``'s stored results (and the README headline)."""
-    from tools.study import data_timing, git_commit, pose_keypoints_file
-
     results = Results(layout.results, protocol)
     pose_file = pose_keypoints_file(layout)
     pose = json.loads(pose_file.read_text(encoding="utf-8")) if pose_file.is_file() else None
@@ -426,6 +334,6 @@ def write_report(layout: Any, protocol: Protocol, results_dir: Path, invocation:
     png = plot(results, results_dir / "study.png")
     written = [md, png]
     if readme is not None and update_readme(readme, "**Study headline** ([docs/results/study.md](docs/results/study.md), "
-                                                    f"written by tools/study.py): {headline(results)}"):  # fmt: skip
+                                                    f"written by tools/study): {headline(results)}"):  # fmt: skip
         written.append(readme)
     return written

@@ -1,9 +1,9 @@
-"""What the study (tools/study.py) trains, measures and compares: its protocol, fixed before any run.
+"""What the study (tools/study) trains, measures and compares: its protocol, fixed before any run.
 
 The MPT paper's claims are differences between settings, so the study trains every setting it compares at the same
 small scale on the stand-in data, several seeds each, and asks of each difference whether it points the paper's way
 and is larger than its uncertainty. Everything that decides a number is here: the data sizes, the model, the steps,
-the seeds, the evaluation sets and the criterion. ``tools/study.py`` writes this protocol into the results file
+the seeds, the evaluation sets and the criterion. ``tools/study`` writes this protocol into the results file
 before it trains anything, and refuses to mix results of different protocols in one output folder.
 
 Runs (one per seed): nine pre-trainings and three fine-tunings, each an mpt experiment config of the paper's row
@@ -16,7 +16,7 @@ Zero-shot protocols (a pre-trained model that never saw an image):
               gets the maximum over the network's 17 maps (mpt.models.mpt, the stand-in for a segmentation network)
   ``oracle``  the same images, maps drawn from each row's own labels as pre-training draws them: keypoint heatmaps
               from its 2D keypoints (``mpt-eval keypoints=labels``); for a mask model the silhouette of its SMPL
-              labels (tools/study_eval.py): each model gets its own ideal input
+              labels (tools/study/evaluation.py): each model gets its own ideal input
   ``val``     held-out motions seen by the four Human3.6M S1 cameras, maps synthesised as in pre-training (the
               pre-training validation), overall and per camera
 Fine-tuned protocol: ``finetuned``, the protocol-2 images through the fine-tuned pose network and model.
@@ -238,15 +238,15 @@ class Protocol:
     scale: float = 1.0
     seeds: tuple[int, ...] = (0, 1, 2)
     device: str = "cpu"
-    # Data: tools/make_demo_assets.py --size study --scale <corpus_scale>, cached at target_fps, rendered image sets
+    # Data: tools/standin/make_assets.py --size study --scale <corpus_scale>, cached at target_fps, rendered image sets
     corpus_scale: float = 1.0
     target_fps: float = 30.0
-    img_size: int = 256  # rendered image side (tools/make_demo_tsv.py)
+    img_size: int = 256  # rendered image side (tools/standin/make_tsv.py)
     n_eval: int = 300  # protocol-2 images: subjects S9, S11, camera 60457274, every 5th frame
     n_ft_h36m: int = 400  # Human3.6M-like fine-tuning images: S1, S5, S6, all 4 cameras
     n_ft_coco: int = 200  # COCO-like fine-tuning images, 2D keypoints only, 8 virtual views
     n_pose_images: int = 2000  # the stand-in pose network's keypoint images (motions no protocol-2 subject performs)
-    # The stand-in pose network (tools/train_demo_pose.py, backbone demo_pose): trained once, before every run; its
+    # The stand-in pose network (tools/standin/train_pose.py, backbone demo_pose): trained once, before every run; its
     # first pose_small_steps steps on 128 px crops (2.8x the images per second of 224 px crops on a CPU), the rest
     # on the 224 px crops it sees in the study
     pose_steps: int = 200

@@ -1,7 +1,7 @@
 """Measure how much larger a person's silhouette is than the extent of its 17 COCO keypoints.
 
-    python tools/keypoint_box_factor.py --assets data/demo                      # the demo body and motions
-    python tools/keypoint_box_factor.py --smpl data/body_models/smpl \\
+    python -m tools.standin.keypoint_box_factor --assets data/demo                      # the demo body and motions
+    python -m tools.standin.keypoint_box_factor --smpl data/body_models/smpl \\
         --regressor data/body_models/J_regressor_h36m_correct.npy --cache data/amass_cache --split val
 
 Lifting a detector's keypoints without a person box (mpt-infer keypoints=..., mpt.lifting) frames the person as
@@ -17,14 +17,10 @@ units of the silhouette's longer side), so the config value can be checked or re
 from __future__ import annotations
 
 import argparse
-import sys
 from pathlib import Path
 
 import numpy as np
 import torch
-
-if __package__ in (None, ""):  # run as a script: make the repository importable
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from mpt.body import BodyModel
 from mpt.data.motion_cache import SPLITS, MotionCache
@@ -59,7 +55,7 @@ def box_ratios(body: BodyModel, caches: list[MotionCache], batch: int = 256) -> 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--assets", help="demo assets folder (tools/make_demo_assets.py --out; generated there when "
+    parser.add_argument("--assets", help="demo assets folder (tools/standin/make_assets.py --out; generated there when "
                                          "absent); its motions are prepared into <assets>/amass_cache unless --cache")
     parser.add_argument("--smpl", help="folder with SMPL_NEUTRAL.pkl|npz (default: the demo body)")
     parser.add_argument("--regressor", help="J_regressor_h36m_correct.npy (default: the demo one)")
@@ -67,7 +63,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--split", choices=[*SPLITS, "all"], default="all")
     args = parser.parse_args(argv)
     if args.assets:
-        from tools.make_demo_assets import MANIFEST_NAME, DemoAssets, make_demo_assets
+        from tools.standin.make_assets import MANIFEST_NAME, DemoAssets, make_demo_assets
 
         root = Path(args.assets)
         assets = DemoAssets.at(root) if (root / MANIFEST_NAME).is_file() else make_demo_assets(root, seed=0)

@@ -1,7 +1,7 @@
 """The paper's Figure 2 (supplement, "visualization of pose feature maps"): the pose network's 17 keypoint maps
 before fine-tuning (its COCO keypoint weights) and after (the backbone of the fine-tuned model), one PNG per image.
 
-    python tools/show_pose_maps.py --checkpoint outputs/demo/finetune --tsv data/demo/tsv/human3.6m \
+    python -m tools.standin.show_pose_maps --checkpoint outputs/demo/finetune --tsv data/demo/tsv/human3.6m \
         --split valid_protocol2 --out outputs/demo/pose_maps [--images 4] [--before <COCO weights .pth>]
 
 ``--checkpoint`` is an export of mpt-finetune (its ``backbone.*`` weights are the fine-tuned network); ``--before``
@@ -22,9 +22,6 @@ import argparse
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-
-if __package__ in (None, ""):  # run as a script: make the repository importable
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import cv2
 import numpy as np

@@ -1,10 +1,10 @@
 """The paper's effects in miniature: train and evaluate every compared setting on the stand-in data, several seeds
 each, and write the results beside the paper's numbers.
 
-    python tools/study.py [--out outputs/study] [--results docs/results] [--scale 1] [--seeds 3]
+    python -m tools.study [--out outputs/study] [--results docs/results] [--scale 1] [--seeds 3]
         [--device cpu|cuda] [--jobs N] [--threads N] [--steps N] [--protocol-only] [--report-only]
 
-What is trained, measured and compared, and the criterion, are in tools/study_protocol.py; the results file states
+What is trained, measured and compared, and the criterion, are in tools/study/protocol.py; the results file states
 them before any number. One command does everything:
 
 1. the protocol: ``<out>/protocol.json`` (an output folder holds the results of one protocol only: another
@@ -14,10 +14,10 @@ them before any number. One command does everything:
    one per 2 CPU cores on a CPU, one on a GPU), each with ``--threads`` torch threads:
 
    - the data, under ``<out>/data`` in the layout of ``paths.data_root``: the study motion corpus
-     (tools/make_demo_assets.py --size study) and its motion cache (validation: held-out subjects); the image sets,
-     rendered from motions pre-training never sees (tools/make_demo_tsv.py on the corpus's image motions); the
+     (tools/standin/make_assets.py --size study) and its motion cache (validation: held-out subjects); the image sets,
+     rendered from motions pre-training never sees (tools/standin/make_tsv.py on the corpus's image motions); the
      stand-in pose network, trained on keypoint images of motions no protocol-2 subject performs
-     (tools/train_demo_pose.py), and its maps of the protocol-2 images (tools/study_eval.py);
+     (tools/standin/train_pose.py), and its maps of the protocol-2 images (tools/study/evaluation.py);
    - per (run, seed), a *unit*: its training (``mpt-pretrain`` / ``mpt-finetune`` with the run's experiment
      config, into ``<out>/runs/<run>_s<seed>``), then its evaluations, whose result goes to
      ``<out>/results/<run>_s<seed>.json``;
@@ -26,7 +26,7 @@ them before any number. One command does everything:
    marker is never redone: an interrupted study goes on where it stopped. Each task's output is in
    ``<out>/logs/<task>.log``;
 3. the report, from the stored results only: ``<results>/study.md`` and ``<results>/study.png``
-   (tools/study_report.py); ``--report-only`` does just this. With the default ``--results``, the headline
+   (tools/study/report.py); ``--report-only`` does just this. With the default ``--results``, the headline
    between the study markers in README.md is rewritten too.
 
 ``--scale F`` multiplies the corpus, the image sets and every step count (batch sizes and learning rates stay);
@@ -41,80 +41,35 @@ import contextlib
 import json
 import multiprocessing
 import os
-import resource
-import shlex
 import shutil
-import subprocess
 import sys
 import time
 import traceback
-from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
-if __package__ in (None, ""):  # run as a script from a checkout: make `tools` and `mpt` importable
-    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
 from mpt.atomic import write_json_atomic
 from mpt.errors import MptError
-from tools.study_protocol import RUN_BY_KEY, Protocol, Unit, protocol_for, units
+from tools.study.data import DATA, _device, oracle_keypoints, pose_backbone
+from tools.study.layout import (
+    DEFAULT_RESULTS,
+    README_IN_REPO,
+    REPO,
+    Layout,
+    _unit,
+    command,
+    git_commit,
+    marker,
+    timed,
+)
+from tools.study.protocol import Protocol, Unit, protocol_for, units
 
-REPO = Path(__file__).resolve().parent.parent
-# What the study writes into the repository (paths relative to it): the results file and plot, the README headline
-RESULTS_IN_REPO, README_IN_REPO = "docs/results", "README.md"
-DEFAULT_RESULTS = REPO / RESULTS_IN_REPO
 CKPT_EVERY = 1000  # a training checkpoints every this many steps and at its end (only long runs resume mid-way)
-DATA_TASKS = ("corpus", "images", "pose_network", "pose_maps")
 
 
 class StudyError(MptError):
     """The study cannot go on (another protocol in the output folder)."""
-
-
-@dataclass(frozen=True)
-class Layout:
-    """Where the study keeps everything under ``--out``."""
-
-    out: Path
-
-    @property
-    def data(self) -> Path:  # paths.data_root of every run
-        return self.out / "data"
-
-    @property
-    def results(self) -> Path:
-        return self.out / "results"
-
-    @property
-    def pose_maps(self) -> Path:
-        return self.out / "pose_maps"
-
-    def result(self, unit: Unit) -> Path:
-        return self.results / f"{unit.name}.json"
-
-    def run_dir(self, name: str) -> Path:
-        return self.out / "runs" / name
-
-    def eval_dir(self, name: str) -> Path:
-        return self.out / "evals" / name
-
-    def log(self, task: str) -> Path:
-        return self.out / "logs" / f"{task.replace(':', '-')}.log"
-
-
-def cpu_seconds() -> float:
-    """CPU time of this process and its finished children (user + system)."""
-    own, kids = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
-    return own.ru_utime + own.ru_stime + kids.ru_utime + kids.ru_stime
-
-
-@contextlib.contextmanager
-def timed(record: dict[str, dict[str, float]], key: str) -> Iterator[None]:
-    """Record the wall-clock and CPU seconds of the block under ``record[key]``."""
-    wall, cpu = time.perf_counter(), cpu_seconds()
-    yield
-    record[key] = {"wall_s": round(time.perf_counter() - wall, 2), "cpu_s": round(cpu_seconds() - cpu, 2)}
 
 
 @contextlib.contextmanager
@@ -136,112 +91,6 @@ def output_to(path: Path) -> Iterator[None]:
             os.dup2(saved[1], 2)
             os.close(saved[0])
             os.close(saved[1])
-
-
-def command(name: str, args: Sequence[str]) -> str:
-    return " ".join([name, *(shlex.quote(a) for a in args)])
-
-
-def git_commit() -> str:
-    """HEAD of the checkout the study runs from, with ``+dirty`` when tracked files have uncommitted changes. The
-    files the study writes itself (the results file and plot, the README headline) do not count: a study's first
-    report rewrites them before any training starts."""
-    own = [f":(exclude){RESULTS_IN_REPO}", f":(exclude){README_IN_REPO}"]
-    try:
-        head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=REPO, capture_output=True, text=True,
-                              check=True).stdout.strip()  # fmt: skip
-        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no", "--", ".", *own], cwd=REPO,
-                               capture_output=True, text=True, check=True).stdout.strip()  # fmt: skip
-    except (OSError, subprocess.CalledProcessError):
-        return "unknown (not a git checkout)"
-    return head + ("+dirty" if dirty else "")
-
-
-def _device(p: Protocol) -> Any:
-    from mpt.engine.distributed import resolve_device
-
-    return resolve_device(p.device, 0)
-
-
-# ---------------------------------------------------------------------------------------------------------------
-# Interfaces of issue 15 (the stand-in pose network) and issue 17 (mpt-eval keypoints=labels). Every use of them is
-# in the four functions below, so that a change of those interfaces is a change here only.
-
-POSE_BACKBONE = "demo_pose"  # configs/backbone/demo_pose.yaml (issue 15): architecture and weights file name
-
-
-def render_image_sets(layout: Layout, p: Protocol) -> None:
-    """The image sets from the corpus's image motions (never in pre-training): protocol 2 (evaluation), Human3.6M-
-    and COCO-like fine-tuning sets, and the pose network's keypoint set (motions no protocol-2 subject performs)."""
-    from tools.make_demo_assets import DemoAssets
-    from tools.make_demo_tsv import make_demo_tsv
-
-    make_demo_tsv(DemoAssets.at(layout.data).image_assets(), layout.data / "tsv", seed=0, img_size=p.img_size,
-                  n_train=p.n_ft_h36m, n_valid=p.n_eval, n_coco=p.n_ft_coco, n_keypoints=p.n_pose_images)  # fmt: skip
-
-
-def pose_config(layout: Layout, primary: str = "finetune") -> Any:
-    """The ``primary`` config (finetune or eval) with the stand-in pose network in front, over the study's data."""
-    from mpt.config import compose_config
-
-    return compose_config(primary, [*pose_backbone(), f"paths.data_root={layout.data}"])
-
-
-def train_pose_network(layout: Layout, p: Protocol) -> None:
-    """Train (or find trained) the stand-in pose network on the keypoint set, into the file its config names."""
-    from tools.train_demo_pose import PoseTrainOptions, train_demo_pose
-
-    cfg = pose_config(layout)
-    opt = PoseTrainOptions(backbone=cfg.backbone.name, deconv_filters=cfg.backbone.deconv_filters,
-                           steps=p.pose_steps, batch=p.pose_batch, small_crop=p.pose_small_crop,
-                           small_steps=p.pose_small_steps, seed=0)  # fmt: skip
-    train_demo_pose(cfg.paths.tsv, cfg.backbone.weights, opt)
-
-
-def pose_keypoints_file(layout: Layout) -> Path:
-    """The stand-in pose network's keypoints.json (its PCK), beside the weights file its backbone config names."""
-    return Path(pose_config(layout).backbone.weights).parent / "keypoints.json"
-
-
-def pose_backbone() -> list[str]:
-    """Overrides that put the stand-in pose network in front of a model (its config names the weights file under
-    ``paths.data_root``, where :func:`train_pose_network` writes it)."""
-    return [f"backbone={POSE_BACKBONE}"]
-
-
-def oracle_keypoints() -> list[str]:
-    """mpt-eval overrides that draw the evaluation maps from each row's 2D labels, as pre-training draws them."""
-    return ["keypoints=labels"]
-
-
-# ---------------------------------------------------------------------------------------------------------------
-# Data
-
-
-def prepare_corpus(layout: Layout, p: Protocol) -> None:
-    """The study motion corpus and its motion cache (validation: the corpus's held-out subjects)."""
-    from mpt.data.prepare_amass import prepare_amass
-    from tools.make_demo_assets import make_demo_assets, resolve_size
-
-    assets = make_demo_assets(layout.data, seed=0, size="study", scale=p.corpus_scale)
-    val = resolve_size("study", p.corpus_scale).val_datasets
-    prepare_amass(assets.amass_dir, layout.data / "amass_cache", val_datasets=val, target_fps=p.target_fps)
-
-
-def cache_eval_pose_maps(layout: Layout, p: Protocol) -> None:
-    """The stand-in pose network's maps of the protocol-2 images (tools/study_eval.py)."""
-    from mpt.engine.builders import build_backbone
-    from mpt.engine.image_batches import build_image_set
-    from tools.study_eval import cache_pose_maps
-
-    cfg = pose_config(layout, "eval")
-    dataset = build_image_set(cfg.data, train=False, seed=cfg.seed)
-    cache_pose_maps(build_backbone(cfg), dataset, layout.pose_maps, device=_device(p))
-
-
-DATA: dict[str, Callable[[Layout, Protocol], None]] = {"corpus": prepare_corpus, "images": render_image_sets,
-                                                       "pose_network": train_pose_network,
-                                                       "pose_maps": cache_eval_pose_maps}  # fmt: skip
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -295,11 +144,11 @@ def train_unit(unit: Unit, layout: Layout, p: Protocol) -> dict[str, Any]:
 
 
 def evaluate_pretrained(unit: Unit, layout: Layout, p: Protocol) -> dict[str, dict[str, float]]:
-    """The ``pose`` and ``oracle`` zero-shot protocols of a pre-trained model (tools/study_protocol.py)."""
+    """The ``pose`` and ``oracle`` zero-shot protocols of a pre-trained model (tools/study/protocol.py)."""
     from mpt.config import compose_config
     from mpt.engine.evaluate import evaluate
     from mpt.engine.image_batches import build_image_set
-    from tools.study_eval import load_map_model, pose_map_errors, silhouette_errors
+    from tools.study.evaluation import load_map_model, pose_map_errors, silhouette_errors
 
     out_dir = layout.eval_dir(unit.name)
     cfg = compose_config("eval", ["backbone=none", *eval_overrides(unit, layout, p, out_dir)])
@@ -358,19 +207,6 @@ def tasks(p: Protocol) -> dict[str, tuple[str, ...]]:
             trains[f"train:{u.name}"] = ("pose_network",) + ((f"train:{u.needs}",) if u.needs else ())
             evals[f"eval:{u.name}"] = (f"train:{u.name}",)
     return {**graph, **evals, **trains}
-
-
-def _unit(name: str) -> Unit:
-    run_key, seed = name.rsplit("_s", 1)
-    return Unit(RUN_BY_KEY[run_key], int(seed))
-
-
-def marker(layout: Layout, task: str) -> Path:
-    """The file whose presence says ``task`` is done (an evaluation's is its unit's result)."""
-    kind, _, name = task.partition(":")
-    if kind == "eval":
-        return layout.result(_unit(name))
-    return layout.out / "done" / f"{task.replace(':', '-')}.json"
 
 
 def run_task(task: str, layout: Layout, p: Protocol) -> None:
@@ -451,16 +287,6 @@ def run_tasks(layout: Layout, p: Protocol, jobs: int, threads: int) -> list[str]
     return [f"{k}: {v}" for k, v in failed.items()]
 
 
-def data_timing(layout: Layout) -> dict[str, dict[str, float]]:
-    """Wall and CPU seconds of the data tasks, from their markers."""
-    out: dict[str, dict[str, float]] = {}
-    for task in DATA_TASKS:
-        path = marker(layout, task)
-        if path.is_file():
-            out.update(json.loads(path.read_text(encoding="utf-8")).get("timing", {}))
-    return out
-
-
 def check_protocol(layout: Layout, p: Protocol) -> None:
     """Write ``protocol.json``, or check that the folder's results belong to this protocol."""
     path = layout.out / "protocol.json"
@@ -487,7 +313,7 @@ def run_command(layout: Layout, invocation: str, record: bool) -> str:
 
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap = argparse.ArgumentParser(prog="python -m tools.study", description=__doc__.split("\n\n")[0])
     ap.add_argument("--out", type=Path, default=Path("outputs/study"), help="working folder (data, runs, results)")
     ap.add_argument("--results", type=Path, default=DEFAULT_RESULTS, help="where study.md and study.png go")
     ap.add_argument("--scale", type=float, default=1.0, help="multiply data sizes and step counts (e.g. 10)")
@@ -499,7 +325,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap.add_argument("--protocol-only", action="store_true", help="write the protocol and the empty results file")
     ap.add_argument("--report-only", action="store_true", help="only rewrite the results file and plot")
     args = ap.parse_args(argv)
-    from tools.study_report import write_report
+    from tools.study.report import write_report
 
     start = time.perf_counter()
     try:
@@ -510,7 +336,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         threads = max(1, args.threads or cores // jobs)
         readme = REPO / README_IN_REPO if args.results.resolve() == DEFAULT_RESULTS else None
         check_protocol(layout, p)
-        invocation = run_command(layout, command("python tools/study.py", argv), record=not args.report_only)
+        invocation = run_command(layout, command("python -m tools.study", argv), record=not args.report_only)
 
         def report() -> None:
             for path in write_report(layout, p, args.results, invocation, readme):

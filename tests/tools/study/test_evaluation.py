@@ -1,4 +1,4 @@
-"""tools/study_eval.py: the cached pose-network maps give exactly what the model with the pose network inside gives
+"""tools/study/evaluation.py: the cached pose-network maps give exactly what the model with the pose network inside gives
 (heatmap and mask models), and the silhouette oracle covers the person the renderer drew."""
 
 from __future__ import annotations
@@ -12,8 +12,8 @@ from mpt.data.image_dataset import IMAGENET_MEAN, IMAGENET_STD, MeshTSVDataset
 from mpt.engine.builders import build_model
 from mpt.engine.evaluate import mesh_errors
 from mpt.engine.image_batches import eval_loader
-from tools.make_demo_tsv import make_demo_tsv
-from tools.study_eval import cache_pose_maps, pose_map_errors, silhouette_errors, silhouette_masks
+from tools.standin.make_tsv import make_demo_tsv
+from tools.study.evaluation import cache_pose_maps, pose_map_errors, silhouette_errors, silhouette_masks
 
 
 def _cfg(demo_assets, cache, inp: str):

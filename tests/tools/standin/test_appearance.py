@@ -6,7 +6,7 @@ import pytest
 from scipy.spatial import cKDTree
 
 from mpt.vis.render import vertex_normals
-from tools.demo_appearance import GARMENTS, albedo, garment_weights, sample_palette
+from tools.standin.appearance import GARMENTS, albedo, garment_weights, sample_palette
 
 
 @pytest.fixture(scope="module")

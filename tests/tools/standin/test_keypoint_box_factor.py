@@ -1,4 +1,4 @@
-"""The keypoint_box_factor default is what tools/keypoint_box_factor.py measures on the demo data."""
+"""The keypoint_box_factor default is what tools/standin/keypoint_box_factor.py measures on the demo data."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import pytest
 
 from mpt.config.schema import InferConfig
 from mpt.data.motion_cache import MotionCache
-from tools.keypoint_box_factor import box_ratios
+from tools.standin.keypoint_box_factor import box_ratios
 
 
 def test_the_default_is_the_measured_median(demo_body, demo_cache) -> None:

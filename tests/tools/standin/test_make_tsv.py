@@ -12,7 +12,7 @@ import pytest
 import torch
 
 from mpt.data.tsv import TSVFile
-from tools.make_demo_tsv import (
+from tools.standin.make_tsv import (
     MANIFEST_NAME,
     DemoTsvError,
     _view_shots,

@@ -1,6 +1,6 @@
 """Generate the demo assets: stand-ins, in the real file formats, for the licence-gated SMPL, H36M and AMASS files.
 
-python tools/make_demo_assets.py --out data/demo [--seed 0] [--force] [--size demo|study] [--scale F]
+python -m tools.standin.make_assets --out data/demo [--seed 0] [--force] [--size demo|study] [--scale F]
 
 Layout written under ``--out`` (the same layout a user sets up with the real files):
 
@@ -18,7 +18,7 @@ Two corpus sizes (``--size``):
   ``tools/prepare_amass.py --val-datasets DemoMocapB``): about 700 pre-training samples at 30 fps. Its files are
   byte-for-byte those of earlier versions for the same seed.
 * ``study``: :data:`STUDY`, a corpus for measuring effects rather than running the code: 15 actions
-  (tools/demo_motions.py: STUDY_KINDS), one to three per sequence, by subjects with their own body shape, gender,
+  (tools/standin/study_motions.py: STUDY_KINDS), one to three per sequence, by subjects with their own body shape, gender,
   tempo, amplitude and handedness, from random headings along straight and curved paths. Roles of its datasets:
   ``train`` and ``val`` datasets go to amass/ (pre-training; ``--val-datasets`` = the val ones, whole held-out
   subjects), the ``images`` dataset to image_motions/: motions never seen in pre-training, for the Human3.6M-like
@@ -27,7 +27,7 @@ Two corpus sizes (``--size``):
   each subject and each sequence draws from its own seed. At scale 1: about 50 000 training and 6 000 validation
   samples after ``tools/prepare_amass.py --target-fps 30``, and 56 image-set motions.
 
-The body (tools/demo_body.py) does not depend on the seed; the motions do. Generation is deterministic for a given
+The body (tools/standin/body.py) does not depend on the seed; the motions do. Generation is deterministic for a given
 seed, size and scale on a given platform; a second call with the same ones finds the manifest and writes nothing,
 and another size or scale rebuilds (files the new corpus lacks are deleted). AMASS file keys and dtypes follow
 nghorbani/amass support_data/github_data/amass_sample.npz; SMPL keys are those vchoutas/smplx
@@ -46,16 +46,14 @@ from pathlib import Path
 
 import numpy as np
 
-if __package__ in (None, ""):  # run as a script from a checkout: make `tools` and `mpt` importable
-    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
 from mpt.atomic import atomic_path, write_json_atomic
 from mpt.body import BodyModel
 from mpt.body.smpl_file import GENDERS, save_smpl_pickle
 from mpt.engine.checkpoint import sha256_of
 from mpt.errors import MptError
-from tools.demo_body import DemoBody, build_demo_body
-from tools.demo_motions import STUDY_KINDS, Style, make_sequence, make_study_sequence, subject_skeleton
+from tools.standin.body import DemoBody, build_demo_body
+from tools.standin.motions import make_sequence, subject_skeleton
+from tools.standin.study_motions import STUDY_KINDS, Style, make_study_sequence
 
 GENERATOR_VERSION = 1
 STUDY_VERSION = 1  # version of the study corpus generator; recorded in the manifest's "size"
@@ -155,11 +153,11 @@ class DemoAssets:
         return self.root / ROLE_FOLDERS["images"]
 
     def image_assets(self) -> DemoAssets:
-        """These assets with ``amass_dir`` = image_motions/: what tools/make_demo_tsv.py renders a study corpus's
+        """These assets with ``amass_dir`` = image_motions/: what tools/standin/make_tsv.py renders a study corpus's
         image sets from, so that no image shows a motion pre-training saw."""
         if not self.image_motions_dir.is_dir():
             raise DemoAssetsError(f"{self.image_motions_dir} does not exist: only the study size has image-set "
-                                  f"motions; run tools/make_demo_assets.py --out {self.root} --size study")
+                                  f"motions; run tools/standin/make_assets.py --out {self.root} --size study")
         return replace(self, amass_dir=self.image_motions_dir)
 
 
@@ -337,7 +335,7 @@ def make_demo_assets(out_dir: str | Path, seed: int = 0, force: bool = False, ve
     entries = [{"path": p.relative_to(root).as_posix(), "bytes": p.stat().st_size, "sha256": sha256_of(p)}
                for p in written]  # fmt: skip
     _remove_stale(root, old, {e["path"] for e in entries})
-    manifest = {"generator": "tools/make_demo_assets.py", "version": GENERATOR_VERSION, "seed": seed,
+    manifest = {"generator": "tools/standin/make_assets.py", "version": GENERATOR_VERSION, "seed": seed,
                 **({} if record is None else {"size": record}), "files": entries}  # fmt: skip
     write_json_atomic(root / MANIFEST_NAME, manifest)
     if verbose:
@@ -372,7 +370,7 @@ def corpus_summary(root: str | Path) -> dict[str, dict[str, float]]:
     frames and seconds, read from the files the manifest lists."""
     manifest = _read_manifest(Path(root))
     if manifest is None:
-        raise DemoAssetsError(f"{Path(root) / MANIFEST_NAME} is missing or unreadable; run tools/make_demo_assets.py "
+        raise DemoAssetsError(f"{Path(root) / MANIFEST_NAME} is missing or unreadable; run tools/standin/make_assets.py "
                               f"--out {root}")
     rows: dict[str, dict[str, float]] = {}
     subjects: dict[str, set[str]] = {}
@@ -418,7 +416,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"pre-training cache: python tools/prepare_amass.py --amass-root {assets.amass_dir} --out CACHE "
           f"--target-fps 30 --val-datasets {val}")
     if corpus and corpus.datasets_of("images"):
-        print(f"image sets: tools.make_demo_tsv.make_demo_tsv(DemoAssets.at({str(assets.root)!r}).image_assets(), OUT)")
+        print(f"image sets: tools.standin.make_tsv.make_demo_tsv(DemoAssets.at({str(assets.root)!r}).image_assets(), OUT)")
     print(f"done in {time.perf_counter() - start:.1f} s")
     return 0
 

@@ -10,7 +10,7 @@ import torch
 
 from mpt.engine.checkpoint import load_exported
 from mpt.errors import MptError
-from tools.show_pose_maps import COLUMNS, PANEL, TITLE_H, main, show_pose_maps
+from tools.standin.show_pose_maps import COLUMNS, PANEL, TITLE_H, main, show_pose_maps
 
 
 @pytest.fixture(scope="module")
