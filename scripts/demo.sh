@@ -50,7 +50,7 @@ for i in range(0, min(len(tsv), 12), 4):  # three of the rendered validation ima
 PYEOF
 .venv/bin/mpt-infer checkpoint="$OUT/finetune" images="$OUT/photos" out="$OUT/infer" paths.data_root="$DEMO"
 
-# ---- mesh from 2D keypoints (mpt.lifting): the pre-trained model lifts a detector's COCO-17 keypoints
+# ---- mesh from 2D keypoints (mpt.inference.lift): the pre-trained model lifts a detector's COCO-17 keypoints
 step "mesh from 2D keypoints: the pre-trained model lifts COCO-17 keypoints (demo labels + 2 px noise, as a detector)"
 $PY -m tools.standin.keypoints_from_tsv --tsv "$DEMO/tsv/human3.6m" --split valid_protocol2 --count 3 --every 20 --noise 2 \
   --out "$OUT/lift/keypoints.json" --images "$OUT/lift/images"

@@ -240,7 +240,7 @@ class EvalConfig(RunConfig):
     vis: int = 0  # write N images with the predicted mesh overlaid
     data: EvalDataConfig = field(default_factory=EvalDataConfig)
     eval: EvalOptions = field(default_factory=EvalOptions)
-    # Lift 2D keypoints instead of running a pose network (mpt/lifting): "labels" (the set's own 2D labels) or a
+    # Lift 2D keypoints instead of running a pose network (mpt/inference/rows.py): "labels" (the set's own 2D labels) or a
     # COCO keypoint results file matched to the set's rows by image name; each row cropped with the set's own box.
     keypoints: Optional[str] = None
     min_keypoint_score: float = 0.3  # keypoints scoring below get a blank map (as masked heatmap modeling blanks)
@@ -255,14 +255,14 @@ class InferConfig(RunConfig):
 
     checkpoint: Optional[str] = None  # export folder: model.safetensors + config.yaml + model.sha256
     images: Optional[str] = None  # an image file, or a folder of them (not recursive)
-    boxes: Optional[str] = None  # person boxes JSON (see mpt/inference.py); none: the whole image is one box
+    boxes: Optional[str] = None  # person boxes JSON (see mpt/inference/images.py); none: the whole image is one box
     out: str = "${paths.output_dir}"  # <name>_overlay.png, <name>_<k>.obj/.ply, <name>.json per image
     batch_size: int = 16  # person crops per forward pass
     side_view: bool = True  # draw the mesh seen from the side next to the overlay
     formats: list[str] = field(default_factory=lambda: ["obj", "ply"])  # mesh files per person (obj, ply, or [])
     box_scale: float = 1.2  # crop side / longer box side (METRO's scaleFactor)
     min_box_score: float = 0.0  # boxes with a "score" below this are ignored (detector results files)
-    # Mesh from 2D keypoints (mpt/lifting): a COCO keypoint results file; images= then becomes optional (overlays).
+    # Mesh from 2D keypoints (mpt/inference/lift.py): a COCO keypoint results file; images= then becomes optional (overlays).
     keypoints: Optional[str] = None
     min_keypoint_score: float = 0.3  # MMPose's demo threshold (--kpt-thr); lower-scored keypoints get a blank map
     # People with fewer keypoints at or above min_keypoint_score are skipped and counted. 12: masked heatmap

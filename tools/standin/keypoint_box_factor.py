@@ -4,7 +4,7 @@
     python -m tools.standin.keypoint_box_factor --smpl data/body_models/smpl \\
         --regressor data/body_models/J_regressor_h36m_correct.npy --cache data/amass_cache --split val
 
-Lifting a detector's keypoints without a person box (mpt-infer keypoints=..., mpt.lifting) frames the person as
+Lifting a detector's keypoints without a person box (mpt-infer keypoints=..., mpt.inference.maps) frames the person as
 pre-training does, around the silhouette; but the head top, the feet and the hands reach beyond the keypoints, so
 the keypoints' extent is scaled by ``keypoint_box_factor`` first. This tool measures that factor: every motion
 of the cache (both splits' bodies posed as in pre-training, keeping their AMASS orientation) is seen by each of the

@@ -74,11 +74,7 @@ from mpt.body import BodyModel, find_smpl_file
 from mpt.data.amass import find_amass_files, read_amass_sequence
 from mpt.data.tsv import write_tsv
 from mpt.errors import MptError
-from mpt.geometry import (
-    CameraSet,
-    h36m_s1_cameras,
-    virtual_cameras,
-)
+from mpt.geometry import CameraSet, h36m_s1_cameras, virtual_cameras
 from tools.standin.pw3d import make_3dpw_sets, pw3d_specs
 from tools.standin.render import DemoTsvError, _render_set, _Shot, j24_from_body
 

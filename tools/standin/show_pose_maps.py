@@ -34,7 +34,8 @@ from mpt.data.image_dataset import IMAGENET_MEAN, IMAGENET_STD, MeshTSVDataset
 from mpt.engine.builders import build_backbone
 from mpt.engine.checkpoint import Export, load_exported
 from mpt.errors import MptError
-from mpt.inference import CROP_SIZE, write_png
+from mpt.inference.inputs import CROP_SIZE
+from mpt.inference.outputs import write_png
 
 __all__ = ["main", "pose_map_figure", "show_pose_maps"]
 

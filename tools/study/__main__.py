@@ -4,4 +4,5 @@ import sys
 
 from tools.study.runner import main
 
-sys.exit(main())
+if __name__ == "__main__":  # not in the worker processes, which re-import this module as __mp_main__ (spawn)
+    sys.exit(main())

@@ -5,7 +5,7 @@ keypoint results format of cocodataset.org): a JSON list of person entries
 ``{"image_id" | "file_name", "keypoints": [x1, y1, s1, ..., x17, y17, s17], "bbox"?: [x, y, w, h], "score"?}``,
 keypoints in COCO's order (mpt.body.joints.COCO_KEYPOINT_NAMES) in image pixels, ``s`` a detector score (or, in
 a COCO annotations file ``{"images", "annotations"}``, the visibility flag 0 / 1 / 2). Entries are matched to
-images as person boxes are (mpt.inference: ``file_name`` by relative path or base name, ``image_id`` by file stem);
+images as person boxes are (mpt.inference.inputs: ``file_name`` by relative path or base name, ``image_id`` by file stem);
 ``category_id`` other than 1 (person) and ``iscrowd`` regions are left out.
 
 Every problem is one :class:`mpt.errors.MptError` naming the file and the entry: not JSON, an entry without
@@ -24,7 +24,7 @@ import numpy as np
 
 from mpt.body.joints import COCO_KEYPOINT_NAMES
 from mpt.errors import MptError
-from mpt.inference import entry_bbox, read_entries
+from mpt.inference.inputs import entry_bbox, read_entries
 
 __all__ = ["NUM_KEYPOINTS", "PersonKeypoints", "read_keypoints"]
 

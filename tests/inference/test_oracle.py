@@ -10,7 +10,7 @@ import pytest
 from mpt.config import compose_config
 from mpt.engine.evaluate import evaluate
 from mpt.engine.pretrain import pretrain
-from tests.lifting.test_rows import eval_config
+from tests.inference.test_rows import eval_config
 
 STEPS = 100
 

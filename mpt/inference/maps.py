@@ -7,7 +7,7 @@ whose map masked heatmap modeling removed, gets an all-zero map. Lifting does th
 keypoints (all on the keypoints' device, batched):
 
 - box: with a person box ``[x, y, w, h]`` (a tight box, about the silhouette's): its centre, ``crop_scale`` x its
-  longer side (mpt.inference.crop_boxes, the image crop's rule). Without one: the silhouette is larger than the
+  longer side (mpt.inference.inputs.crop_boxes, the image crop's rule). Without one: the silhouette is larger than the
   keypoints' extent (head top, feet and hands reach beyond them), so the square box around the confident
   keypoints' extent is ``box_factor`` x its longer side (the measured silhouette / keypoint ratio, see
   ``keypoint_box_factor`` in mpt.config.schema.InferConfig), then x ``crop_scale``;
@@ -25,8 +25,8 @@ import torch
 
 from mpt.errors import MptError
 from mpt.geometry.crop import bbox_from_points
-from mpt.inference import crop_boxes
-from mpt.lifting.keypoints import NUM_KEYPOINTS
+from mpt.inference.inputs import crop_boxes
+from mpt.inference.keypoints import NUM_KEYPOINTS
 from mpt.synthesis.heatmaps import person_heatmaps
 
 __all__ = ["LiftOptions", "confident", "keypoint_boxes", "keypoint_maps"]

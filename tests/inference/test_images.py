@@ -23,7 +23,10 @@ import trimesh
 
 from mpt.config import compose_config
 from mpt.errors import MptError
-from mpt.inference import crop_boxes, infer, list_images, normalize_crops, read_boxes, to_image_pixels
+from mpt.inference.images import infer
+from mpt.inference.inputs import crop_boxes, list_images, read_boxes
+from mpt.inference.outputs import to_image_pixels
+from mpt.inference.predictor import normalize_crops
 from tests.helpers import CAMERA, infer_config, temp_files
 
 SMPL_NOSE_VERTEX = 332  # smplx vertex_ids.py (SMPL topology): COCO's nose is this vertex

@@ -9,7 +9,7 @@ from omegaconf import OmegaConf
 
 from mpt.errors import MptError
 from mpt.geometry import virtual_cameras
-from mpt.lifting import LiftOptions, keypoint_boxes, keypoint_maps
+from mpt.inference.maps import LiftOptions, keypoint_boxes, keypoint_maps
 from mpt.synthesis import SynthesisOptions, Synthesizer
 from tests.synthesis.test_heatmaps import full_grid_gaussian
 from tests.synthesis.test_pipeline import cache_batch

@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 
 from mpt.errors import MptError
-from mpt.lifting import read_keypoints
-from mpt.lifting.infer import group_by_image
+from mpt.inference.keypoints import read_keypoints
+from mpt.inference.lift import group_by_image
 
 
 def kp_values(seed: int = 0, score: float = 0.9) -> list[float]:

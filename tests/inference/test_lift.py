@@ -14,10 +14,11 @@ import pytest
 import torch
 
 from mpt.config.schema import InferConfig, InputConfig
-from mpt.inference import build_predictor, infer
+from mpt.inference.images import infer
+from mpt.inference.predictor import build_predictor
 from mpt.vis.keypoints import KEYPOINT_COLOR
 from tests.helpers import CAMERA, assert_clear_error, infer_config, make_export, run_cli
-from tests.lifting.test_keypoints import kp_values
+from tests.inference.test_keypoints import kp_values
 
 CROP_SCALE = InputConfig.crop_scale  # the test exports' (configs/input/heatmap56.yaml keeps the default)
 BOX_FACTOR = InferConfig.keypoint_box_factor

@@ -30,9 +30,9 @@ from torch.utils.data import Dataset
 from mpt.data.image_dataset import ImageSetError, MeshTSVDataset
 from mpt.data.joints24 import J24_COCO17
 from mpt.errors import MptError
-from mpt.inference import image_keys, match_image
-from mpt.lifting.keypoints import PersonKeypoints, read_keypoints
-from mpt.lifting.maps import LiftOptions, confident, keypoint_maps
+from mpt.inference.inputs import image_keys, match_image
+from mpt.inference.keypoints import PersonKeypoints, read_keypoints
+from mpt.inference.maps import LiftOptions, confident, keypoint_maps
 
 __all__ = ["LABELS", "KeypointRows", "LiftedRows", "keypoint_rows"]
 
@@ -132,7 +132,7 @@ class LiftedRows:
 
         from mpt.engine.visualize import crop_overlay
         from mpt.geometry.crop import points_to_crop
-        from mpt.inference import write_png
+        from mpt.inference.outputs import write_png
 
         written = []
         self.model.eval()

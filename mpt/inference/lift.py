@@ -1,9 +1,9 @@
 """``mpt-infer keypoints=<file>``: meshes from a detector's 2D keypoints, with or without the images.
 
-For each person of the keypoints file (mpt.lifting.keypoints): the crop box and the 17 heatmaps as pre-training
-draws them (mpt.lifting.maps, options from the export's ``input`` config), then the export's model without its pose
+For each person of the keypoints file (mpt.inference.keypoints): the crop box and the 17 heatmaps as pre-training
+draws them (mpt.inference.maps, options from the export's ``input`` config), then the export's model without its pose
 network (MPTModel.from_maps; a pre-training export needs no pose-network weights, a fine-tuned export's pose network
-is not built). Outputs are those of image inference (mpt.inference: ``<name>.json`` with the joints, ``<name>_<k>``
+is not built). Outputs are those of image inference (mpt.inference.outputs: ``<name>.json`` with the joints, ``<name>_<k>``
 OBJ / PLY meshes, ``<name>_overlay.png``), plus the input keypoints in the JSON and on the overlay. With
 ``images=`` the entries are matched to the images (an entry naming an image that is not there is an error) and each
 image with people gets its overlay; without, the outputs are named after the entries' images and have no overlay.
@@ -23,22 +23,12 @@ import torch
 from omegaconf import DictConfig
 
 from mpt.errors import MptError
-from mpt.inference import (
-    Job,
-    PersonBox,
-    build_predictor,
-    check_outputs,
-    image_keys,
-    images_and_root,
-    match_image,
-    output_names,
-    read_image,
-    relative_name,
-    run_jobs,
-    write_image_outputs,
-)
-from mpt.lifting.keypoints import PersonKeypoints, read_keypoints
-from mpt.lifting.maps import LiftOptions, confident, keypoint_boxes, keypoint_maps
+from mpt.inference.inputs import PersonBox, image_keys, images_and_root, match_image, read_image, relative_name
+from mpt.inference.jobs import Job, run_jobs
+from mpt.inference.keypoints import PersonKeypoints, read_keypoints
+from mpt.inference.maps import LiftOptions, confident, keypoint_boxes, keypoint_maps
+from mpt.inference.outputs import check_outputs, output_names, write_image_outputs
+from mpt.inference.predictor import build_predictor
 
 __all__ = ["group_by_image", "lift"]
 
