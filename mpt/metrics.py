@@ -10,6 +10,8 @@ metro/tools/run_metro_bodymesh.py ``run_validate``, ``mean_per_joint_position_er
   - MPJPE: both re-centred on the midpoint of their hips (J14 indices 2 and 3), mean joint distance over all 14
     joints (METRO ignores the confidence column here);
   - PA-MPJPE: the 14 predicted joints aligned to the ground truth by a similarity Procrustes, then mean distance.
+Beside them (ours, not METRO's): the global-rotation error, the angle in degrees of the rotation that this
+Procrustes alignment removes, so a prediction with the right articulation and the wrong facing shows in one number.
 """
 
 from __future__ import annotations
@@ -18,9 +20,10 @@ import torch
 
 from mpt.body.joints import H36M_PELVIS, H36M_TO_J14, J14_LEFT_HIP, J14_RIGHT_HIP
 from mpt.data.joints24 import J24_PELVIS, J24_TO_J14
-from mpt.geometry.procrustes import similarity_procrustes
+from mpt.geometry.procrustes import apply_similarity, procrustes_transform
+from mpt.geometry.rotations import rotation_angle
 
-__all__ = ["M_TO_MM", "center_on_hips", "h36m_p2_errors", "h36m_pve", "mpjpe", "pa_mpjpe", "pve"]
+__all__ = ["M_TO_MM", "center_on_hips", "h36m_p2_errors", "h36m_pve", "mpjpe", "pa_mpjpe", "procrustes_errors", "pve"]
 
 M_TO_MM = 1000.0
 
@@ -48,11 +51,23 @@ def mpjpe(
     return (dist * w).sum(dim=-1) / w.sum(dim=-1) * unit_scale  # 0/0 = NaN when no joint is valid
 
 
+def procrustes_errors(pred: torch.Tensor, gt: torch.Tensor, unit_scale: float = M_TO_MM
+                      ) -> tuple[torch.Tensor, torch.Tensor]:  # fmt: skip
+    """PA-MPJPE (B,) and the global-rotation error (B,) in degrees, from one Procrustes solution per sample.
+
+    pred (B, J, 3) is aligned to gt by scale, rotation and translation; PA-MPJPE is the mean joint distance after
+    that, and the rotation error the angle of the rotation it applied (0 when pred already faces like gt).
+    """
+    _check_pair(pred, gt, "pa_mpjpe")
+    scale, R, t = procrustes_transform(pred, gt)
+    aligned = apply_similarity(pred.double(), scale, R, t)
+    error = torch.linalg.vector_norm(aligned - gt.double(), dim=-1).mean(dim=-1) * unit_scale
+    return error.to(pred.dtype), torch.rad2deg(rotation_angle(R)).to(pred.dtype)
+
+
 def pa_mpjpe(pred: torch.Tensor, gt: torch.Tensor, unit_scale: float = M_TO_MM) -> torch.Tensor:
     """MPJPE (B,) after aligning each pred (B, J, 3) to its gt by scale, rotation and translation (Procrustes)."""
-    _check_pair(pred, gt, "pa_mpjpe")
-    aligned = similarity_procrustes(pred.double(), gt.double())
-    return (torch.linalg.vector_norm(aligned - gt.double(), dim=-1).mean(dim=-1) * unit_scale).to(pred.dtype)
+    return procrustes_errors(pred, gt, unit_scale)[0]
 
 
 def pve(pred_vertices: torch.Tensor, gt_vertices: torch.Tensor, unit_scale: float = M_TO_MM) -> torch.Tensor:
@@ -95,7 +110,8 @@ def _gt_j14(gt_joints: torch.Tensor) -> torch.Tensor:
 def h36m_p2_errors(
     pred_vertices: torch.Tensor, gt_joints24: torch.Tensor, h36m_regressor: torch.Tensor
 ) -> dict[str, torch.Tensor]:
-    """Human3.6M protocol-2 errors per sample: dict(mpjpe=(B,), pa_mpjpe=(B,)) in mm, as METRO's run_validate.
+    """Human3.6M protocol-2 errors per sample, as METRO's run_validate: dict(mpjpe=(B,), pa_mpjpe=(B,)) in mm, and
+    ``rotation_error_deg`` (B,), the angle of PA-MPJPE's Procrustes rotation in degrees.
 
     Args:
         pred_vertices: (B, 6890, 3) predicted meshes, metres.
@@ -107,7 +123,8 @@ def h36m_p2_errors(
     gt = _gt_j14(gt_joints24).to(pred.dtype)
     if gt.shape[0] != pred.shape[0]:
         raise ValueError(f"batch sizes differ: {pred.shape[0]} meshes, {gt.shape[0]} joint sets")
-    return {"mpjpe": mpjpe(center_on_hips(pred), center_on_hips(gt)), "pa_mpjpe": pa_mpjpe(pred, gt)}
+    pa, rotation = procrustes_errors(pred, gt)
+    return {"mpjpe": mpjpe(center_on_hips(pred), center_on_hips(gt)), "pa_mpjpe": pa, "rotation_error_deg": rotation}
 
 
 def h36m_pve(pred_vertices: torch.Tensor, gt_vertices: torch.Tensor, h36m_regressor: torch.Tensor) -> torch.Tensor:

@@ -78,7 +78,8 @@ def demo_tsv(demo_assets, tmp_path_factory):
     from tools.standin.make_tsv import make_demo_tsv
 
     out = tmp_path_factory.mktemp("tsv")
-    make_demo_tsv(demo_assets, out, n_train=32, n_valid=12, n_coco=16, n_keypoints=16)
+    make_demo_tsv(demo_assets, out, n_train=32, n_valid=12, n_coco=16, n_keypoints=16, n_3dpw_train=4,
+                  n_3dpw_test=6)
     return out
 
 

@@ -9,7 +9,7 @@ import pytest
 import torch
 from scipy.spatial.transform import Rotation
 
-from mpt.metrics import center_on_hips, h36m_p2_errors, h36m_pve, mpjpe, pa_mpjpe, pve
+from mpt.metrics import center_on_hips, h36m_p2_errors, h36m_pve, mpjpe, pa_mpjpe, procrustes_errors, pve
 
 
 def numpy_pa_mpjpe(pred: np.ndarray, gt: np.ndarray) -> float:
@@ -98,7 +98,7 @@ def h36m_case() -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, np.ndarray]:
 def test_h36m_p2_errors_hand_case() -> None:
     vertices, j24, regressor, h36m = h36m_case()
     out = h36m_p2_errors(vertices, j24, regressor)
-    assert set(out) == {"mpjpe", "pa_mpjpe"} and out["mpjpe"].shape == (1,)
+    assert set(out) == {"mpjpe", "pa_mpjpe", "rotation_error_deg"} and out["mpjpe"].shape == (1,)
     assert out["mpjpe"].item() < 1e-9 and out["pa_mpjpe"].item() < 1e-6
     # Move the predicted right ankle (H36M 3) by 14 mm: the hips are untouched, so MPJPE = 14 / 14 = 1 mm.
     moved = vertices.clone()
@@ -131,3 +131,35 @@ def test_h36m_pve_centres_each_mesh_on_its_pelvis() -> None:
     bumped = vertices.clone()
     bumped[0, 30] += torch.tensor([0.0, 0.04, 0.0], dtype=torch.float64)  # not a regressor vertex
     assert h36m_pve(bumped, vertices, regressor).item() == pytest.approx(40.0 / 40)
+
+
+def test_rotation_error_is_the_angle_procrustes_removes() -> None:
+    """A joint set turned by 37 degrees about a random axis (scipy builds the rotation), then scaled and moved:
+    the rotation error is 37.0 whatever the scale and shift, PA-MPJPE 0; an unturned copy gives 0 degrees."""
+    rng = np.random.default_rng(7)
+    gt = rng.normal(size=(14, 3)) * 0.3
+    axis = rng.normal(size=3)
+    turn = Rotation.from_rotvec(np.deg2rad(37.0) * axis / np.linalg.norm(axis)).as_matrix()
+    pred = np.stack([0.8 * gt @ turn.T + [0.1, -0.4, 2.0], gt + 0.5])  # turned copy; shifted, unturned copy
+    pa, rotation = procrustes_errors(torch.from_numpy(pred), torch.from_numpy(np.stack([gt, gt])))
+    np.testing.assert_allclose(rotation.numpy(), [37.0, 0.0], atol=1e-6)
+    np.testing.assert_allclose(pa.numpy(), [0.0, 0.0], atol=1e-6)
+    # Near the ends of [0, 180], where the arccos of the trace loses precision, the angle stays exact.
+    for degrees in (1e-3, 179.999):
+        turned = torch.from_numpy(gt @ Rotation.from_rotvec(np.deg2rad(degrees) * np.array([0.0, 0.6, 0.8])
+                                                            ).as_matrix().T)[None]  # fmt: skip
+        assert procrustes_errors(turned, torch.from_numpy(gt)[None])[1].item() == pytest.approx(degrees, abs=1e-6)
+
+
+def test_h36m_p2_errors_report_the_rotation_error() -> None:
+    """mpt-eval's per-sample errors carry the rotation error of the same Procrustes as PA-MPJPE."""
+    rng = np.random.default_rng(8)
+    reg = rng.uniform(size=(17, 40))
+    reg /= reg.sum(1, keepdims=True)
+    verts = rng.normal(size=(1, 40, 3))
+    h36m = reg @ verts[0]
+    gt = (h36m[[3, 2, 1, 4, 5, 6, 16, 15, 14, 11, 12, 13, 8, 10]] - h36m[0])[None]  # METRO H36M_J17_TO_J14
+    turn = Rotation.from_rotvec([0.0, np.deg2rad(90.0), 0.0]).as_matrix()  # the body turned a quarter about y
+    out = h36m_p2_errors(torch.from_numpy(verts @ turn.T), torch.from_numpy(gt), torch.from_numpy(reg))
+    assert out["rotation_error_deg"].item() == pytest.approx(90.0, abs=1e-6)
+    assert out["pa_mpjpe"].item() == pytest.approx(0.0, abs=1e-6)

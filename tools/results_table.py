@@ -8,7 +8,8 @@ mpt/engine/trainer.py), or an ``eval.json`` file itself. The experiment of an ev
 ``config.yaml`` of the checkpoint it evaluated (``outputs/finetune_mpt`` -> ``finetune_mpt``), so the paper's
 number for that row of its tables can stand beside ours.
 
-Output: a table of the mpt-eval results (Human3.6M protocol 2, with the protocol line each eval.json carries), a
+Output: a table of the mpt-eval results (with the protocol line each eval.json carries; the paper's numbers stand
+beside Human3.6M protocol-2 results only, and METRO's 3DPW numbers under the table when a 3DPW result is given), a
 table of the last validation of each training run (what it was validated on is said: pre-training validates on
 held-out AMASS motions seen by the virtual cameras, which is not the paper's test set), and with ``--plot`` a PNG of
 validation MPJPE / PA-MPJPE over training steps for every run given. Missing or corrupt files are reported by name
@@ -63,6 +64,10 @@ PAPER: dict[str, PaperResult] = {
 # features); shown under the table for reference. finetune_scratch is mpt's closest counterpart.
 METRO_BASELINE = PaperResult("Table 1", "METRO, HRNet-w64 image features (128M backbone)", 54.0, 36.7)
 
+# METRO's released 3DPW model (microsoft/MeshTransformer docs/EXP.md, metro_3dpw_state_dict.bin on 3dpw/test.yaml):
+# mPVE, mPJPE, PA-MPJPE in mm. The MPT paper reports no 3DPW number per row; this is the reference to compare with.
+METRO_3DPW = {"pve": 88.28, "mpjpe": 77.10, "pa_mpjpe": 47.90}
+
 PRETRAIN_VAL = "held-out AMASS motions through the virtual cameras (not the paper's test set)"
 
 
@@ -83,6 +88,7 @@ class EvalResult:
     protocol: str
     pve: float | None = None
     pretrain_only: bool = False
+    rotation_error_deg: float | None = None
     pose_network: str = "?"  # eval.json's "backbone": the pose network that drew the maps
 
     @property
@@ -160,13 +166,15 @@ def read_eval(path: str | os.PathLike[str]) -> EvalResult:
     checkpoint = data.get("checkpoint")
     experiment = run_experiment(Path(checkpoint)) if checkpoint else path.parent.name
     pve = _finite_number(m["pve"], "metrics.pve", path) if m.get("pve") is not None else None
+    rotation = m.get("rotation_error_deg")  # absent from eval.json files of earlier versions
+    rotation = _finite_number(rotation, "metrics.rotation_error_deg", path) if rotation is not None else None
     return EvalResult(path=path, experiment=experiment, set_name=str(data.get("set", "?")),
                       mpjpe=_finite_number(m["mpjpe"], "metrics.mpjpe", path),
                       pa_mpjpe=_finite_number(m["pa_mpjpe"], "metrics.pa_mpjpe", path),
                       count=int(_finite_number(m["count"], "metrics.count", path)),
                       protocol=str(data.get("protocol", "")), pve=pve,
                       pretrain_only=bool(data.get("pretrain_only", False)),
-                      pose_network=str(data.get("backbone", "?")))  # fmt: skip
+                      rotation_error_deg=rotation, pose_network=str(data.get("backbone", "?")))  # fmt: skip
 
 
 def _validated_on(cfg: dict[str, Any] | None) -> str:
@@ -270,11 +278,11 @@ def _delta(ours: float, paper: float | None) -> str:
 
 def markdown(collected: Collected) -> str:
     """The results as markdown: mpt-eval table beside the paper, then each training run's last validation."""
-    lines = ["## Human3.6M protocol 2 (mpt-eval)", ""]
+    lines = ["## mpt-eval (the paper's numbers: Human3.6M protocol 2)", ""]
     if collected.evals:
         lines += ["| experiment | paper | MPJPE paper | MPJPE ours | Δ | PA-MPJPE paper | PA-MPJPE ours | Δ | PVE | "
-                  "samples | set | pose network | result |",
-                  "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"]  # fmt: skip
+                  "rot. err (deg) | samples | set | pose network | result |",
+                  "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"]  # fmt: skip
         for r in sorted(collected.evals, key=lambda e: (_order(e.experiment), e.key, str(e.path))):
             p = paper_result(r)
             other = PAPER.get(r.experiment) if p is None else None
@@ -285,15 +293,23 @@ def markdown(collected: Collected) -> str:
             lines.append(
                 f"| {r.experiment} | {paper_col} | {_fmt(p.mpjpe if p else None)} | {r.mpjpe:.1f} | "
                 f"{_delta(r.mpjpe, p.mpjpe if p else None)} | {_fmt(p.pa_mpjpe if p else None)} | {r.pa_mpjpe:.1f} | "
-                f"{_delta(r.pa_mpjpe, p.pa_mpjpe if p else None)} | {_fmt(r.pve)} | {r.count} | {r.set_name} | "
-                f"{r.pose_network} | {r.path} |"
+                f"{_delta(r.pa_mpjpe, p.pa_mpjpe if p else None)} | {_fmt(r.pve)} | {_fmt(r.rotation_error_deg)} | "
+                f"{r.count} | {r.set_name} | {r.pose_network} | {r.path} |"
             )
         lines.append("")
         protocols = sorted({r.protocol for r in collected.evals if r.protocol})
         for protocol in protocols:
             lines.append(f"Protocol: {protocol}")
-        if len(protocols) > 1:
-            lines.append("**Warning: the results above were measured with different protocols.**")
+        per_set: dict[str, set[str]] = {}
+        for r in collected.evals:
+            per_set.setdefault(r.set_name, set()).add(r.protocol)
+        mixed = sorted(name for name, found in per_set.items() if len(found) > 1)
+        if mixed:
+            lines.append(f"**Warning: results on {', '.join(mixed)} were measured with different protocols.**")
+        if any(r.set_name.startswith("3dpw") for r in collected.evals):
+            lines.append(f"METRO on 3DPW (its released metro_3dpw_state_dict.bin, docs/EXP.md of "
+                         f"microsoft/MeshTransformer; neutral ground-truth body): PVE {METRO_3DPW['pve']:.2f}, MPJPE "
+                         f"{METRO_3DPW['mpjpe']:.2f}, PA-MPJPE {METRO_3DPW['pa_mpjpe']:.2f} mm.")  # fmt: skip
     else:
         lines.append("No eval.json given.")
     lines += ["", f"Paper's baseline, {METRO_BASELINE.table}: {METRO_BASELINE.description}: "

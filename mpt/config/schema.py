@@ -227,6 +227,17 @@ class EvalDataConfig:
     name: str = "h36m_p2"
     tsv: str = "${paths.tsv}/human3.6m"
     split: str = "valid_protocol2"
+    # What the set is, for the protocol line of every result (null: its name, folder and split)
+    description: Optional[str] = None
+
+
+@dataclass
+class EvalOptions:
+    """How ``mpt-eval`` measures."""
+
+    # Ground-truth mesh of PVE: neutral = SMPL(pose, betas) with the neutral model for every row (METRO's
+    # run_validate) | gendered = each row's male / female model (needs SMPL_MALE / SMPL_FEMALE under paths.smpl)
+    gt_body: str = "neutral"
 
 
 @dataclass
@@ -237,6 +248,7 @@ class EvalConfig(RunConfig):
     batch_size: int = 32
     vis: int = 0  # write N images with the predicted mesh overlaid
     data: EvalDataConfig = field(default_factory=EvalDataConfig)
+    eval: EvalOptions = field(default_factory=EvalOptions)
     # Lift 2D keypoints instead of running a pose network (mpt/inference/rows.py): "labels" (the set's own 2D labels) or a
     # COCO keypoint results file matched to the set's rows by image name; each row cropped with the set's own box.
     keypoints: Optional[str] = None

@@ -10,6 +10,7 @@ import torch
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
+from safetensors import SafetensorError, safe_open
 
 from mpt.body import BodyModel, find_smpl_file, h36m_to_j14, load_joint_regressor
 from mpt.body.joints import H36M_PELVIS
@@ -99,7 +100,7 @@ def pose_weights_check(cfg: DictConfig) -> Callable[[], None]:
         from mpt.models.backbones import OFFICIAL_WEIGHTS, RANDOM_WEIGHTS
 
         name, weights = cfg.backbone.name, cfg.backbone.weights
-        if name == "none" or weights is not None:
+        if name == "none" or weights is not None or _export_has_pose_network(cfg.train.get("init_from")):
             return
         official = OFFICIAL_WEIGHTS.get(name)
         where = Path(cfg.paths.data_root) / "pose" / (official or f"<{name} COCO keypoint checkpoint>")
@@ -110,6 +111,19 @@ def pose_weights_check(cfg: DictConfig) -> Callable[[], None]:
                        f"pass backbone.weights={RANDOM_WEIGHTS}")  # fmt: skip
 
     return check
+
+
+def _export_has_pose_network(init_from: str | None) -> bool:
+    """Whether ``init_from`` is an export that holds pose-network weights (a fine-tuned model, e.g. METRO's 3DPW
+    recipe starting from the mixed-set fine-tuning): those weights then start the pose network. Only the file's
+    header is read; an unreadable export is reported by its own loader."""
+    if init_from is None:
+        return False
+    try:
+        with safe_open(str(Path(init_from) / "model.safetensors"), framework="pt") as f:
+            return any(k.startswith("backbone.") for k in f.keys())
+    except (OSError, SafetensorError):
+        return False
 
 
 def build_network(cfg: DictConfig, template_joints: torch.Tensor, template_coarse: torch.Tensor,

@@ -19,7 +19,7 @@ from .crop import (
     points_to_crop,
     square_box,
 )
-from .procrustes import procrustes_transform, similarity_procrustes
+from .procrustes import apply_similarity, procrustes_transform, similarity_procrustes
 from .projection import project_points, project_world_points, world_to_camera
 from .rotations import (
     axis_angle_to_matrix,
@@ -28,6 +28,7 @@ from .rotations import (
     quaternion_to_axis_angle,
     quaternion_to_matrix,
     rotation_about_axis,
+    rotation_angle,
 )
 
 __all__ = [
@@ -46,6 +47,7 @@ __all__ = [
     "points_from_crop",
     "points_to_crop",
     "square_box",
+    "apply_similarity",
     "procrustes_transform",
     "similarity_procrustes",
     "project_points",
@@ -57,4 +59,5 @@ __all__ = [
     "quaternion_to_axis_angle",
     "quaternion_to_matrix",
     "rotation_about_axis",
+    "rotation_angle",
 ]

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import torch
 
-__all__ = ["procrustes_transform", "similarity_procrustes"]
+__all__ = ["apply_similarity", "procrustes_transform", "similarity_procrustes"]
 
 
 def _check(pred: torch.Tensor, gt: torch.Tensor) -> None:
@@ -54,6 +54,12 @@ def similarity_procrustes(pred: torch.Tensor, gt: torch.Tensor) -> torch.Tensor:
     Computed in float64 for a stable SVD; differentiable with respect to pred and gt except at
     degenerate (repeated singular value) configurations.
     """
-    scale, R, t = procrustes_transform(pred, gt)
-    aligned = scale.view(-1, 1, 1) * pred.double() @ R.transpose(1, 2) + t.unsqueeze(1)
-    return aligned.to(pred.dtype)
+    return apply_similarity(pred, *procrustes_transform(pred, gt))
+
+
+def apply_similarity(points: torch.Tensor, scale: torch.Tensor, R: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+    """s * R @ x + t for every point x of ``points`` (B, N, 3), with :func:`procrustes_transform`'s (scale, R, t);
+    computed in float64, returned in ``points``' dtype. Lets a caller that also needs R (e.g. the rotation error
+    of PA-MPJPE) solve the Procrustes problem once."""
+    aligned = scale.view(-1, 1, 1) * points.double() @ R.transpose(1, 2) + t.unsqueeze(1)
+    return aligned.to(points.dtype)

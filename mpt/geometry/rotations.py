@@ -17,6 +17,7 @@ __all__ = [
     "quaternion_to_axis_angle",
     "quaternion_to_matrix",
     "rotation_about_axis",
+    "rotation_angle",
 ]
 
 _AXES = {"x": (1.0, 0.0, 0.0), "y": (0.0, 1.0, 0.0), "z": (0.0, 0.0, 1.0)}
@@ -138,3 +139,16 @@ def rotation_about_axis(angle: torch.Tensor | float, axis: str | torch.Tensor) -
             raise ValueError(f"axis vector must be finite and non-zero, got {axis_t.tolist()}")
         axis_t = axis_t / norm
     return axis_angle_to_matrix(angle_t.unsqueeze(-1) * axis_t)
+
+
+def rotation_angle(matrix: torch.Tensor) -> torch.Tensor:
+    """The angle (...,) in radians, in [0, pi], of rotation matrices (..., 3, 3).
+
+    atan2(sin, cos) with sin = |vee(R - R^T)| / 2 and cos = (trace R - 1) / 2: accurate at every angle, where
+    arccos of the trace alone loses precision near 0 and pi.
+    """
+    _check_last_dims(matrix, (3, 3), "matrix")
+    skew = matrix - matrix.transpose(-1, -2)
+    vee = torch.stack([skew[..., 2, 1], skew[..., 0, 2], skew[..., 1, 0]], dim=-1)  # 2 sin(angle) * axis
+    trace = matrix.diagonal(dim1=-2, dim2=-1).sum(-1)
+    return torch.atan2(vee.norm(dim=-1) / 2, (trace - 1) / 2)

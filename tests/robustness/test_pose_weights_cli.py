@@ -65,3 +65,22 @@ def test_random_weights_by_name_load_nothing():
     torch.manual_seed(0)
     b = build_backbone("simplebaseline_r18", deconv_filters=8)
     assert all(torch.equal(x, y) for x, y in zip(a.state_dict().values(), b.state_dict().values(), strict=True))
+
+
+def test_a_fine_tuned_export_to_start_from_brings_its_pose_network(tmp_path):
+    """METRO's 3DPW recipe starts from the mixed-set fine-tuning's export, whose pose network is trained: it needs
+    no backbone.weights. A pre-training export (no pose-network keys) still does."""
+    from safetensors.torch import save_file
+
+    from mpt.config import compose_config
+    from mpt.engine.builders import pose_weights_check
+    from mpt.errors import MptError
+
+    cfg = compose_config("finetune", ["experiment=finetune_3dpw", f"paths.output_root={tmp_path}"])
+    export = tmp_path / "finetune_mpt"
+    export.mkdir()
+    save_file({"encoder.w": torch.zeros(2)}, str(export / "model.safetensors"))
+    with pytest.raises(MptError, match="backbone.weights is not set"):
+        pose_weights_check(cfg)()
+    save_file({"encoder.w": torch.zeros(2), "backbone.conv1.weight": torch.zeros(2)}, str(export / "model.safetensors"))
+    pose_weights_check(cfg)()

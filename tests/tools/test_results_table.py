@@ -35,11 +35,13 @@ def _run(folder: Path, name: str, pretrain: bool, val: list[tuple[int, float, fl
 
 
 def _eval(folder: Path, checkpoint: Path, mpjpe: float, pa: float, count: int = 27558, pve: float | None = None,
-          pretrain_only: bool = False, backbone: str = "higherhrnet_w48", set_name: str = "h36m_p2") -> Path:  # fmt: skip
+          pretrain_only: bool = False, backbone: str = "higherhrnet_w48", set_name: str = "h36m_p2",
+          rotation: float | None = None, protocol: str = PROTOCOL) -> Path:  # fmt: skip
     folder.mkdir(parents=True)
-    metrics = {"mpjpe": mpjpe, "pa_mpjpe": pa, "count": count, **({"pve": pve} if pve is not None else {})}
+    metrics = {"mpjpe": mpjpe, "pa_mpjpe": pa, "count": count, **({"pve": pve} if pve is not None else {}),
+               **({"rotation_error_deg": rotation} if rotation is not None else {})}  # fmt: skip
     (folder / "eval.json").write_text(json.dumps({
-        "set": set_name, "split": "valid_protocol2", "protocol": PROTOCOL, "metrics": metrics,
+        "set": set_name, "split": "valid_protocol2", "protocol": protocol, "metrics": metrics,
         "checkpoint": str(checkpoint), "checkpoint_sha256": "0" * 64, "backbone": backbone,
         "pretrain_only": pretrain_only}, indent=2))  # fmt: skip
     return folder
@@ -56,7 +58,7 @@ def runs(tmp_path):
     pt = _run(out / "pretrain_views8", "pretrain_views8", True, [(100, 120.0, 70.0), (200, 100.0, 65.0)])
     scratch = _run(out / "finetune_scratch", "finetune_scratch", False, [(500, 90.0, 55.0)])
     evals = {
-        "ft": _eval(out / "eval_ft", ft, 47.12, 31.52, pve=60.0),
+        "ft": _eval(out / "eval_ft", ft, 47.12, 31.52, pve=60.0, rotation=7.26),
         "pt": _eval(out / "eval_pt", pt, 90.04, 57.96, pretrain_only=True),
         "scratch": _eval(out / "eval_scratch", scratch, 52.0, 35.0),
         # evaluated from a run folder that has been moved away: the experiment comes from the folder name
@@ -109,11 +111,12 @@ def test_table_puts_paper_numbers_beside_ours(runs, tmp_path, capsys):
     assert md in captured.out
     rows = _table_rows(md)
     assert set(rows) == {"finetune_mpt", "pretrain_views8", "finetune_scratch", "finetune_hm112"}
-    # columns: experiment, paper, MPJPE paper, ours, delta, PA paper, ours, delta, PVE, samples, set, pose network,
-    # result
+    # columns: experiment, paper, MPJPE paper, ours, delta, PA paper, ours, delta, PVE, rotation error, samples, set,
+    # pose network, result
     ft = rows["finetune_mpt"]
-    assert ft[1].startswith("Table 1") and ft[2:9] == ["45.3", "47.1", "+1.8", "31.7", "31.5", "-0.2", "60.0"]
-    assert ft[9:] == ["27558", "h36m_p2", "higherhrnet_w48", str(runs["eval_ft"] / "eval.json")]
+    assert ft[1].startswith("Table 1") and ft[2:10] == ["45.3", "47.1", "+1.8", "31.7", "31.5", "-0.2", "60.0", "7.3"]
+    assert ft[10:] == ["27558", "h36m_p2", "higherhrnet_w48", str(runs["eval_ft"] / "eval.json")]
+    assert rows["pretrain_views8"][9] == "—"  # an eval.json without the rotation error (earlier versions)
     pt = rows["pretrain_views8"]
     assert pt[1].startswith("Table 2") and "pre-trained only" in pt[1]
     assert pt[2:8] == ["88.3", "90.0", "+1.7", "58.2", "58.0", "-0.2"]
@@ -180,7 +183,7 @@ def test_rows_are_keyed_by_experiment_set_and_pose_network(runs, tmp_path):
     md = main_markdown([runs["eval_ft"], other, pw3d])
     rows = [[c.strip() for c in line.strip("|").split("|")] for line in md.split("## Last validation")[0].splitlines()
             if line.startswith("| finetune_mpt")]  # fmt: skip
-    by_key = {(r[0], r[10], r[11]): r for r in rows}
+    by_key = {(r[0], r[11], r[12]): r for r in rows}
     assert len(rows) == 3 and set(by_key) == {("finetune_mpt", "h36m_p2", "higherhrnet_w48"),
                                                ("finetune_mpt", "h36m_p2", "simplebaseline_r101"),
                                                ("finetune_mpt", "3dpw_test", "higherhrnet_w48")}  # fmt: skip
@@ -195,3 +198,27 @@ def main_markdown(paths) -> str:
     from tools.results_table import markdown
 
     return markdown(collect(paths))
+
+
+def test_a_3dpw_result_stands_beside_metros_3dpw_numbers_not_the_papers_h36m_ones(tmp_path, capsys):
+    """The same experiment evaluated on Human3.6M and on 3DPW: only the Human3.6M row gets the paper's Table 1
+    numbers; the 3DPW row shows its PVE, and METRO's 3DPW numbers (docs/EXP.md) are printed under the table. Two
+    sets with their own protocols are no warning; one set measured under two protocols is."""
+    ft = _run(tmp_path / "finetune_mpt", "finetune_mpt", False, [(500, 80.0, 50.0)])
+    pw3d = "3DPW test set (METRO 3dpw/test_has_gender); ...; PVE against the neutral model; mm"
+    h36m = _eval(tmp_path / "eval_h36m", ft, 47.0, 31.0)
+    pw = _eval(tmp_path / "eval_3dpw", ft, 80.0, 50.0, count=35515, pve=90.0, rotation=12.0, set_name="3dpw_test",
+               protocol=pw3d)  # fmt: skip
+    assert main([str(h36m), str(pw)]) == 0
+    md = capsys.readouterr().out
+    rows = [[c.strip() for c in line.strip("|").split("|")] for line in md.split("## Last validation")[0].splitlines()
+            if line.startswith("| finetune_mpt")]  # fmt: skip
+    by_set = {("3dpw" if r[11] == "3dpw_test" else "h36m"): r for r in rows}
+    assert by_set["h36m"][1].startswith("Table 1") and by_set["h36m"][2] == "45.3"
+    assert by_set["3dpw"][1] == "no paper number (the paper's row is h36m_p2 behind higherhrnet_w48)"
+    assert by_set["3dpw"][2:10] == ["—", "80.0", "—", "—", "50.0", "—", "90.0", "12.0"]
+    assert "PVE 88.28, MPJPE 77.10, PA-MPJPE 47.90 mm" in md and f"Protocol: {pw3d}" in md
+    assert "different protocols" not in md
+    other = _eval(tmp_path / "eval_3dpw_gendered", ft, 80.0, 50.0, set_name="3dpw_test", protocol=pw3d + " (other)")
+    assert main([str(h36m), str(pw), str(other)]) == 0
+    assert "results on 3dpw_test were measured with different protocols" in capsys.readouterr().out

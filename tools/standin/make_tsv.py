@@ -19,6 +19,9 @@ microsoft/MeshTransformer; file contract in :mod:`mpt.data.tsv`):
                                the protocol-2 subjects do NOT perform (held out, so keypoints measured on the
                                protocol-2 set are measured on unseen motions); 2D joints only, COCO's 17 labelled;
                                tight boxes as the Human3.6M sets
+  3dpw/train.*, 3dpw/has_gender/test.* (+ 3dpw/test_has_gender.yaml)   3DPW-like splits in METRO's 3DPW layout:
+                               male and female bodies with their gender, labels from the neutral body as METRO's
+                               3DPW files have them (tools/standin/pw3d.py, which documents its own labels)
 
 each as ``<split>.img.tsv`` (name, base64 JPEG), ``<split>.label.tsv`` (name, JSON list with one person dict),
 ``<split>.hw.tsv`` (name, JSON [{"height", "width"}]), their ``.lineidx``, and ``<split>.yaml`` naming them; and
@@ -75,6 +78,7 @@ from mpt.data.tsv import write_tsv
 from mpt.errors import MptError
 from mpt.geometry import CameraSet, h36m_s1_cameras, virtual_cameras
 from tools.standin.composite import COMPOSITE_FOLDER, COMPOSITE_SPLIT, write_composite
+from tools.standin.pw3d import make_3dpw_sets, pw3d_specs
 from tools.standin.render import DemoTsvError, _render_set, _Shot, j24_from_body
 
 if TYPE_CHECKING:
@@ -228,6 +232,7 @@ def _set_specs(out_dir: Path) -> dict[str, tuple[Path, str]]:
         "h36m_p2": (out_dir / "human3.6m", "valid_protocol2"),
         "coco": (out_dir / "coco_smpl", "train"),
         "keypoints": (out_dir / "coco_keypoints", "train"),
+        **pw3d_specs(out_dir),
     }
 
 
@@ -261,9 +266,11 @@ def make_demo_tsv(
     n_keypoints: int = 3000,
     backgrounds: Sequence[str] = ("plain", "noise", "smooth"),
     jpeg_quality: int = 90,
+    n_3dpw_train: int = 40,
+    n_3dpw_test: int = 24,
 ) -> dict[str, DemoTsvSet]:
-    """Render the demo TSV sets into ``out_dir``; returns {"h36m", "h36m_p2", "coco", "keypoints"} ->
-    :class:`DemoTsvSet`.
+    """Render the demo TSV sets into ``out_dir``; returns {"h36m", "h36m_p2", "coco", "keypoints", "3dpw_train",
+    "3dpw_test"} -> :class:`DemoTsvSet` (the 3DPW-like splits: :mod:`tools.standin.pw3d`).
 
     Idempotent: the manifest is written last, and a folder whose manifest records the same options (and the
     same asset bytes) is returned as is. ``assets`` is :func:`tools.standin.make_assets.make_demo_assets`'s result.
@@ -273,12 +280,13 @@ def make_demo_tsv(
         if not Path(getattr(assets, name)).exists():
             raise DemoTsvError(f"demo asset {name} = {getattr(assets, name)} does not exist; regenerate the assets "
                                "with tools/standin/make_assets.py")
-    counts = (n_train, n_valid, n_coco, n_keypoints)
+    counts = (n_train, n_valid, n_coco, n_keypoints, n_3dpw_train, n_3dpw_test)
     if img_size < 32 or min(counts) < 0:
         raise ValueError(f"img_size must be >= 32 and the counts >= 0, got {img_size}, {counts}")
     options = {
         "version": FORMAT_VERSION, "seed": int(seed), "img_size": int(img_size), "n_train": int(n_train),
         "n_valid": int(n_valid), "n_coco": int(n_coco), "n_keypoints": int(n_keypoints),
+        "n_3dpw_train": int(n_3dpw_train), "n_3dpw_test": int(n_3dpw_test),
         "backgrounds": list(backgrounds),
         "jpeg_quality": int(jpeg_quality),
         "assets": _fingerprint([find_smpl_file(assets.smpl_dir, "neutral"), Path(assets.h36m_regressor),
@@ -302,13 +310,14 @@ def make_demo_tsv(
     return sets
 
 
-def _generate(assets: DemoAssets, out_dir: Path, seed: int, img_size: int, counts: tuple[int, int, int, int],
+def _generate(assets: DemoAssets, out_dir: Path, seed: int, img_size: int, counts: tuple[int, ...],
               backgrounds: Sequence[str], jpeg_quality: int) -> dict[str, DemoTsvSet]:
-    """Render and write the four sets (no manifest); ``counts``: images of each, in make_demo_tsv's order."""
-    n_train, n_valid, n_coco, n_keypoints = counts
+    """Render and write the sets (no manifest); ``counts``: images of each, in make_demo_tsv's order."""
+    n_train, n_valid, n_coco, n_keypoints, n_3dpw_train, n_3dpw_test = counts
     # Each set draws from its own stream (seed, set), so the size of one set leaves the images of the others as
     # they are: a larger fine-tuning set keeps the protocol-2 images and the pose network's keypoint set.
-    streams = {key: np.random.default_rng([seed, k]) for k, key in enumerate(("h36m", "h36m_p2", "coco", "keypoints"))}
+    keys = ("h36m", "h36m_p2", "coco", "keypoints", "3dpw")
+    streams = {key: np.random.default_rng([seed, k]) for k, key in enumerate(keys)}
     motions = _load_motions(Path(assets.amass_dir))
     body = BodyModel(assets.smpl_dir, assets.h36m_regressor)
     h36m_cams = h36m_s1_cameras()
@@ -345,6 +354,10 @@ def _generate(assets: DemoAssets, out_dir: Path, seed: int, img_size: int, count
     # METRO's composite over the Human3.6M and COCO training sets (tools/standin/composite.py)
     write_composite(out_dir, [(s.folder.name, s.split, s.count) for s in (sets["h36m"], sets["coco"])], [1.0, 0.5],
                     seed)  # fmt: skip
+    pw3d = make_3dpw_sets(Path(assets.smpl_dir), Path(assets.h36m_regressor), Path(assets.amass_dir), out_dir,
+                          n_3dpw_train, n_3dpw_test, img_size, streams["3dpw"], tuple(backgrounds),
+                          jpeg_quality)  # fmt: skip
+    sets.update({k: DemoTsvSet(folder=s.folder, split=s.split, count=s.count) for k, s in pw3d.items()})
     return sets
 
 
@@ -359,6 +372,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--n-valid", type=int, default=60)
     parser.add_argument("--n-coco", type=int, default=100)
     parser.add_argument("--n-keypoints", type=int, default=3000, help="images of the pose network's keypoint set")
+    parser.add_argument("--n-3dpw-train", type=int, default=40, help="images of the 3DPW-like train split")
+    parser.add_argument("--n-3dpw-test", type=int, default=24, help="images of the 3DPW-like test split")
     args = parser.parse_args(argv)
     from tools.standin.make_assets import MANIFEST_NAME as ASSETS_MANIFEST
     from tools.standin.make_assets import DemoAssets, make_demo_assets
@@ -374,7 +389,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             raise DemoTsvError(f"{root} is not a demo-assets folder (no {ASSETS_MANIFEST}); pass the folder given to "
                                "tools/standin/make_assets.py --out, or a new or empty folder to generate them in")
         sets = make_demo_tsv(assets, args.out, seed=args.seed, img_size=args.img_size, n_train=args.n_train,
-                             n_valid=args.n_valid, n_coco=args.n_coco, n_keypoints=args.n_keypoints)  # fmt: skip
+                             n_valid=args.n_valid, n_coco=args.n_coco, n_keypoints=args.n_keypoints,
+                             n_3dpw_train=args.n_3dpw_train, n_3dpw_test=args.n_3dpw_test)  # fmt: skip
     except MptError as e:
         print(f"error: {e}", file=sys.stderr)
         return 1

@@ -9,7 +9,9 @@ import re
 import cv2
 import numpy as np
 import pytest
+import smplx
 import torch
+import yaml
 
 from mpt.data.tsv import TSVFile
 from tools.standin.make_tsv import (
@@ -33,7 +35,7 @@ J24_FROM_H36M = {"R_Ankle": 3, "R_Knee": 2, "R_Hip": 1, "L_Hip": 4, "L_Knee": 5,
                  "Pelvis": 0, "Spine": 7, "Head": 10}  # fmt: skip
 CAMERAS = {"54138969", "55011271", "58860488", "60457274"}
 SIZE = 160
-COUNTS = {"h36m": 12, "h36m_p2": 6, "coco": 6, "keypoints": 6}
+COUNTS = {"h36m": 12, "h36m_p2": 6, "coco": 6, "keypoints": 6, "3dpw_train": 4, "3dpw_test": 4}
 
 
 @pytest.fixture(scope="module")
@@ -41,6 +43,7 @@ def sets(demo_assets, tmp_path_factory):
     out = tmp_path_factory.mktemp("demo_tsv")
     result = make_demo_tsv(demo_assets, out, seed=3, img_size=SIZE, n_train=COUNTS["h36m"],
                            n_valid=COUNTS["h36m_p2"], n_coco=COUNTS["coco"], n_keypoints=COUNTS["keypoints"],
+                           n_3dpw_train=COUNTS["3dpw_train"], n_3dpw_test=COUNTS["3dpw_test"],
                            backgrounds=("plain",))  # fmt: skip
     return out, result
 
@@ -80,13 +83,15 @@ def _person_mask(image: np.ndarray) -> np.ndarray:
 
 def test_sets_parse_and_match_the_schema(sets):
     _, result = sets
-    assert set(result) == {"h36m", "h36m_p2", "coco", "keypoints"}
+    assert set(result) == set(COUNTS)
     assert (result["h36m"].folder.name, result["h36m"].split) == ("human3.6m", "train")
     assert (result["h36m_p2"].folder.name, result["h36m_p2"].split) == ("human3.6m", "valid_protocol2")
     assert (result["coco"].folder.name, result["coco"].split) == ("coco_smpl", "train")
     assert (result["keypoints"].folder.name, result["keypoints"].split) == ("coco_keypoints", "train")
     for key, s in result.items():
         assert s.count == COUNTS[key]
+        if key.startswith("3dpw"):
+            continue  # METRO's 3DPW layout: test_3dpw_like_sets_are_laid_out_and_labelled_as_metros
         for suffix in ("img", "label", "hw"):
             assert (s.folder / f"{s.split}.{suffix}.lineidx").is_file()
         yaml_text = (s.folder / f"{s.split}.yaml").read_text()
@@ -222,3 +227,46 @@ def test_missing_assets_are_reported_by_name(demo_assets, tmp_path):
     broken = replace(demo_assets, amass_dir=tmp_path / "no_amass_here")
     with pytest.raises(DemoTsvError, match="no_amass_here"):
         make_demo_tsv(broken, tmp_path / "out", n_train=2, n_valid=2, n_coco=2, n_keypoints=2)
+
+
+def test_3dpw_like_sets_are_laid_out_and_labelled_as_metros(sets, demo_assets):
+    """METRO's 3DPW layout (docs/DOWNLOAD.md) and labels (tsv_demo_3dpw.py): train.* beside test_has_gender.yaml
+    naming has_gender/test.*; genders "m" / "f"; 3D joints of the neutral body, whose projection (placed at the
+    rendered body's pelvis) are the 2D joints; the box 1.2 x the rendered person's; different motions in each split."""
+    out, result = sets
+    train, test = result["3dpw_train"], result["3dpw_test"]
+    assert (train.folder, train.split) == (out / "3dpw", "train")
+    assert (test.folder, test.split) == (out / "3dpw" / "has_gender", "test")
+    assert yaml.safe_load((out / "3dpw" / "test_has_gender.yaml").read_text()) == {
+        "img": "has_gender/test.img.tsv", "label": "has_gender/test.label.tsv", "hw": "has_gender/test.hw.tsv"}
+    motions = {}
+    for key in ("3dpw_train", "3dpw_test"):
+        rows = _read(result[key])
+        assert {ann["gender"] for _, _, ann, _ in rows} == {"m", "f"}
+        motions[key] = {re.match(r"^([a-z0-9_]+)/image_\d{5}\.jpg$", name).group(1) for name, *_ in rows}
+        for name, image, ann, hw in rows:
+            assert (hw["height"], hw["width"]) == (SIZE, SIZE * 3 // 4)
+            assert (ann["has_2d_joints"], ann["has_3d_joints"], ann["has_smpl"]) == (1, 1, 1)
+            j2d = np.asarray(ann["2d_joints"])
+            np.testing.assert_allclose(_project(ann), j2d[:, :2], atol=1.0)
+            mask = _person_mask(image)
+            ys, xs = np.nonzero(mask)
+            side = max(xs.max() - xs.min(), ys.max() - ys.min()) + 1
+            assert abs(ann["scale"] * 200 - 1.2 * side) <= 5, name
+    assert not motions["3dpw_train"] & motions["3dpw_test"]
+    # The labels' 3D joints are the neutral body's: the neutral model posed with the row's pose and betas gives
+    # them (smplx's SMPL class and the Human3.6M regressor, for the joints METRO's J24 takes from it).
+    _, _, ann, _ = _read(test)[0]
+    neutral = smplx.SMPL(model_path=str(demo_assets.smpl_dir / "SMPL_NEUTRAL.pkl"))
+    own = "SMPL_MALE.pkl" if ann["gender"] == "m" else "SMPL_FEMALE.pkl"
+    gendered = smplx.SMPL(model_path=str(demo_assets.smpl_dir / own))
+    pose, betas = torch.tensor([ann["pose"]]), torch.tensor([ann["betas"]])
+    regressor = np.load(demo_assets.h36m_regressor)
+    j3d = np.asarray(ann["3d_joints"])[:, :3]
+    for model, close in ((neutral, True), (gendered, False)):
+        with torch.no_grad():
+            verts = model(global_orient=pose[:, :3], body_pose=pose[:, 3:], betas=betas).vertices[0].double().numpy()
+        h36m = regressor @ verts
+        ours = np.stack([h36m[J24_FROM_H36M[j]] for j in J24_FROM_H36M]) - h36m[0]
+        theirs = np.stack([j3d[J24.index(j)] for j in J24_FROM_H36M])
+        assert np.abs(ours - theirs).max() < 1e-4 if close else np.abs(ours - theirs).max() > 5e-3
