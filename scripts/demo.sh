@@ -34,8 +34,10 @@ step "fine-tuning (pose network from the stand-in weights + pre-trained model, e
 .venv/bin/mpt-finetune experiment=demo_finetune
 step "evaluation (Human3.6M protocol 2 on the demo validation images)"
 .venv/bin/mpt-eval experiment=demo_eval
-step "protocol 2: zero-shot and fine-tuned, side by side"
-$PY tools/results_table.py "$OUT/eval_pretrain" "$OUT/eval"
+step "evaluation on the 3DPW-like demo set (METRO's 3DPW protocol: MPJPE, PA-MPJPE and PVE, neutral ground-truth body)"
+.venv/bin/mpt-eval experiment=demo_eval data=3dpw_test paths.output_dir="$OUT/eval_3dpw"
+step "protocol 2 (zero-shot and fine-tuned, side by side) and 3DPW"
+$PY tools/results_table.py "$OUT/eval_pretrain" "$OUT/eval" "$OUT/eval_3dpw"
 step "pose maps before and after fine-tuning (the paper's Figure 2)"
 $PY -m tools.standin.show_pose_maps --checkpoint "$OUT/finetune" --tsv "$DEMO/tsv/human3.6m" --split valid_protocol2 \
   --out "$OUT/pose_maps"
@@ -59,4 +61,4 @@ $PY -m tools.standin.keypoints_from_tsv --tsv "$DEMO/tsv/human3.6m" --split vali
 .venv/bin/mpt-infer checkpoint="$OUT/pretrain" keypoints="$OUT/lift/keypoints.json" images="$OUT/lift/images" \
   out="$OUT/lift/out" paths.data_root="$DEMO"
 step "done: pictures in $OUT/views and $OUT/pose_maps, overlays in $OUT/eval_pretrain/vis, $OUT/eval/vis, \
-$OUT/infer and $OUT/lift/out, metrics in $OUT/eval_pretrain/eval.json, $OUT/eval/eval.json and $DEMO/pose/keypoints.json"
+$OUT/infer and $OUT/lift/out, metrics in $OUT/eval_pretrain/eval.json, $OUT/eval/eval.json, $OUT/eval_3dpw/eval.json and $DEMO/pose/keypoints.json"
