@@ -5,7 +5,7 @@
 #      synthesis (maps within 1e-5, targets within 1e-6 m); 20 pre-training steps (model=mpt, batch 32) in fp32, bf16
 #      and fp16 (the precision the CPU suite cannot train) lower the loss and agree within the script's stated
 #      tolerances; a checkpoint written on the GPU resumes; torch's fused Adam is used; the CUDA tests
-#      (tests/test_inference.py::test_gpu_matches_cpu, tests/synthesis/test_pipeline.py::test_cuda_matches_cpu) pass.
+#      (tests/inference/test_images.py::test_gpu_matches_cpu, tests/synthesis/test_pipeline.py::test_cuda_matches_cpu) pass.
 #      The fp32 and bf16 runs also give the pre-training throughput.
 #   2. speed: pre-training step split into synthesis and model (scripts/bench/bench_pretrain.py, fp32), heatmap
 #      synthesis batched torch vs per-sample numpy (bench_synthesis.py), the SMPL forward against smplx
@@ -141,10 +141,11 @@ note "$(tail -1 "$LOGS/environment.log")"
 
 step "demo assets, motion cache, image sets"
 DEMO=$WORK/demo
-{ run assets "$PY" "$REPO/tools/make_demo_assets.py" --out "$DEMO" \
+TOOLS_PATH="${PYTHONPATH:+$PYTHONPATH:}$REPO"  # the stand-in tools run as python -m tools.standin.<name>
+{ run assets env PYTHONPATH="$TOOLS_PATH" "$PY" -m tools.standin.make_assets --out "$DEMO" \
   && run cache "$PY" "$REPO/tools/prepare_amass.py" --amass-root "$DEMO/amass" --out "$DEMO/amass_cache" \
        --val-datasets DemoMocapB --target-fps 30 \
-  && run tsv "$PY" "$REPO/tools/make_demo_tsv.py" --assets "$DEMO" --out "$DEMO/tsv" --n-train 96 --n-valid 16 \
+  && run tsv env PYTHONPATH="$TOOLS_PATH" "$PY" -m tools.standin.make_tsv --assets "$DEMO" --out "$DEMO/tsv" --n-train 96 --n-valid 16 \
        --n-coco 64; } || { finish; exit 1; }
 
 if [ "$MODE" = all ] || [ "$MODE" = checks ]; then

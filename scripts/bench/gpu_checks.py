@@ -3,7 +3,7 @@
     python scripts/bench/gpu_checks.py --assets DEMO [--device cuda|cpu] [--model mpt] [--input heatmap]
                                        [--batch 32] [--steps 20] [--work DIR] [--cache DIR] [--tests-root DIR]
 
-DEMO is a folder made by tools/make_demo_assets.py with the motion cache of tools/prepare_amass.py in
+DEMO is a folder made by tools/standin/make_assets.py with the motion cache of tools/prepare_amass.py in
 DEMO/amass_cache (scripts/demo.sh and gpu.sh make both).
 
 1. synthesis: heatmaps synthesised on the device equal the CPU's for the same bodies and random draws: maps within
@@ -14,7 +14,7 @@ DEMO/amass_cache (scripts/demo.sh and gpu.sh make both).
 3. resume: the fp32 run's mid-way checkpoint, written on the device, resumes and ends where the uninterrupted run
    ended, within RESUME_ATOL (GPU kernels are not bitwise deterministic).
 4. fused Adam: the optimizer DeepSpeed steps is torch's fused Adam, in fp32 and in bf16.
-5. CUDA tests: tests/test_inference.py::test_gpu_matches_cpu and tests/synthesis/test_pipeline.py::test_cuda_matches_cpu
+5. CUDA tests: tests/inference/test_images.py::test_gpu_matches_cpu and tests/synthesis/test_pipeline.py::test_cuda_matches_cpu
    (run with pytest from the checkout).
 
 ``--device cpu`` runs every check as far as a CPU allows, as a smoke test of this script: the synthesis compares two
@@ -196,7 +196,7 @@ def fused_adam(args: argparse.Namespace) -> tuple[str, str]:
 
 
 def cuda_tests(args: argparse.Namespace) -> tuple[str, str]:
-    tests = ["tests/test_inference.py::test_gpu_matches_cpu", "tests/synthesis/test_pipeline.py::test_cuda_matches_cpu"]
+    tests = ["tests/inference/test_images.py::test_gpu_matches_cpu", "tests/synthesis/test_pipeline.py::test_cuda_matches_cpu"]
     res = subprocess.run([sys.executable, "-m", "pytest", "-q", "-rs", "-p", "no:cacheprovider", *tests],
                          cwd=args.tests_root, capture_output=True, text=True, timeout=600)  # fmt: skip
     tail = res.stdout.strip().splitlines()[-1] if res.stdout.strip() else res.stderr[-300:]
