@@ -52,15 +52,23 @@ def plain_set(demo_assets, tmp_path_factory):
     return MeshTSVDataset(out / "human3.6m", "valid_protocol2")
 
 
+def _person_masks(dataset: MeshTSVDataset) -> torch.Tensor:
+    """(N, 224, 224) bool: the person in each plain-background evaluation crop, read from its pixels (those unlike
+    a corner's, the background colour)."""
+    masks = []
+    for i in range(len(dataset)):
+        rgb = (dataset[i]["image"] * torch.tensor(IMAGENET_STD)[:, None, None] +
+               torch.tensor(IMAGENET_MEAN)[:, None, None]) * 255  # (3, 224, 224)  # fmt: skip
+        masks.append((rgb - rgb[:, 0, 0, None, None]).abs().amax(dim=0) > 40)
+    return torch.stack(masks)
+
+
 def test_silhouette_of_the_labels_is_the_rendered_person(plain_set, demo_body):
     import json
 
+    people = _person_masks(plain_set)
     for i in range(len(plain_set)):
-        item = plain_set[i]
-        rgb = (item["image"] * torch.tensor(IMAGENET_STD)[:, None, None] +
-               torch.tensor(IMAGENET_MEAN)[:, None, None]) * 255  # (3, 224, 224) the evaluation crop  # fmt: skip
-        background = rgb[:, 0, 0]  # a corner: the plain background colour
-        person = (rgb - background[:, None, None]).abs().amax(dim=0) > 40
+        item, person = plain_set[i], people[i]
         label = json.loads(plain_set.label_tsv[i][1])[0]
         f, c = label["cam_param"]["focal"], label["cam_param"]["princpt"]
         K = torch.tensor([[[f[0], 0.0, c[0]], [0.0, f[1], c[1]], [0.0, 0.0, 1.0]]])
@@ -70,16 +78,6 @@ def test_silhouette_of_the_labels_is_the_rendered_person(plain_set, demo_body):
                                     torch.tensor([label["scale"] * 200.0]), 224)[0, 0] > 0.5  # fmt: skip
         iou = (mask & person).sum() / (mask | person).sum()
         assert iou > 0.9, (i, float(iou))
-
-
-def _person_masks(dataset: MeshTSVDataset) -> torch.Tensor:
-    """(N, 224, 224) bool: the person in each plain-background evaluation crop, read from its pixels."""
-    masks = []
-    for i in range(len(dataset)):
-        rgb = (dataset[i]["image"] * torch.tensor(IMAGENET_STD)[:, None, None] +
-               torch.tensor(IMAGENET_MEAN)[:, None, None]) * 255  # (3, 224, 224)  # fmt: skip
-        masks.append((rgb - rgb[:, 0, 0, None, None]).abs().amax(dim=0) > 40)
-    return torch.stack(masks)
 
 
 class _LabelMeshes(torch.nn.Module):
