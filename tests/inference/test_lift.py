@@ -96,10 +96,13 @@ def test_crops_and_projections_by_hand(lifted) -> None:
         np.testing.assert_allclose(p["crop"]["center"], center, atol=2e-3)
         assert p["crop"]["size"] == pytest.approx(side, abs=2e-3)
         np.testing.assert_allclose(np.reshape(p["keypoints"]["input"], -1), entry["keypoints"], atol=1e-3)
-        assert p["camera"][0] == pytest.approx(CAMERA[0])  # the export's (fixed) camera head ran
-        s, tx, ty = p["camera"]
+        # The projection from the box by hand and the export's known scale (its fixed camera head), not from the
+        # output's own crop and scale. The written translation is the head's CAMERA[1:] moved by the mesh's pelvis
+        # (the joints are written pelvis-relative: s * (X + t) == s * ((X - p) + (t + p_xy))), so it is read back.
+        assert p["camera"][0] == pytest.approx(CAMERA[0])
+        _, tx, ty = p["camera"]
         joints = np.asarray(p["joints3d"]["h36m17"])
-        want = np.asarray(p["crop"]["center"]) + p["crop"]["size"] / 2 * s * (joints[:, :2] + [tx, ty])
+        want = center + side / 2 * CAMERA[0] * (joints[:, :2] + [tx, ty])
         np.testing.assert_allclose(p["joints2d"]["h36m17"], want, atol=2e-3)
 
 

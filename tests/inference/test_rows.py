@@ -7,6 +7,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
+from torch import nn
 
 from mpt.config import compose_config
 from mpt.data.tsv import TSVFile, write_tsv
@@ -60,6 +62,63 @@ def test_a_detector_file_gives_what_the_labels_give(demo_assets, export_dir, dem
     assert result["keypoints"]["rows"] == 10 and result["metrics"]["count"] == 10
     assert result["keypoints"]["skipped"] == {"no keypoints for the image": 1,
                                               "fewer than 12 keypoints scoring >= 0.3": 1}  # fmt: skip
+
+
+class _FixedMesh(nn.Module):
+    """A stand-in lifting model: whatever maps it is fed (kept in ``fed``), the same mesh."""
+
+    def __init__(self, vertices: torch.Tensor) -> None:
+        super().__init__()
+        self.register_buffer("mesh", vertices)  # (6890, 3)
+        self.fed: list[torch.Tensor] = []
+
+    def from_maps(self, maps: torch.Tensor) -> dict[str, torch.Tensor]:
+        self.fed.append(maps)
+        return {"vertices": self.mesh.expand(len(maps), -1, -1)}
+
+
+def test_one_row_lifted_by_a_fixed_mesh_has_its_error_by_hand(demo_assets, demo_body, export_dir, demo_tsv, tmp_path,
+                                                              monkeypatch) -> None:  # fmt: skip
+    """One row of a detector file lifted by a stand-in that predicts the body's template mesh (turned into the
+    camera frame, y down): its maps peak at its
+    keypoints mapped into the row's box, and its MPJPE is the template's against the row's 3D label, by hand
+    (METRO's run_validate: the H36M-regressed J14 and the label's J14, each minus the midpoint of its hips)."""
+    import mpt.engine.evaluate as evaluate_module
+
+    row = 3
+    template = demo_body.template.double() * torch.tensor([1.0, -1.0, -1.0], dtype=torch.float64)  # camera frame
+    stand_in = _FixedMesh(template.float())
+    real_loader = evaluate_module.load_image_model
+
+    def load(cfg, device, export=None, pose_network=True):
+        model, body, mcfg = real_loader(cfg, device, export, pose_network)
+        return stand_in, body, mcfg
+
+    monkeypatch.setattr(evaluate_module, "load_image_model", load)
+    path = tmp_path / "kp.json"
+    entries = keypoints_from_tsv(demo_tsv / "human3.6m", SPLIT, path)
+    path.write_text(json.dumps([entries[row]]))
+    result = evaluate(eval_config(demo_assets, export_dir, demo_tsv / "human3.6m", tmp_path / "e", f"keypoints={path}"))
+    assert result["keypoints"]["rows"] == 1 and result["metrics"]["count"] == 1
+    person = json.loads(TSVFile(demo_tsv / "human3.6m" / f"{SPLIT}.label.tsv")[row][1])[0]
+    # the maps: 56 px (the export's input=heatmap56), box = the label's center and scale * 200 px
+    (maps,) = stand_in.fed
+    kp = np.reshape(entries[row]["keypoints"], (17, 3))
+    side = person["scale"] * 200.0
+    want = 56 / side * (kp[:, :2] - np.array(person["center"])) + 55 / 2  # map pixels (centres at integers)
+    flat = maps[0].flatten(1).argmax(dim=1).numpy()
+    peaks = np.stack([flat % 56, flat // 56], axis=1)
+    inside = (kp[:, 2] > 0) & (want > -0.5).all(1) & (want < 55.5).all(1)
+    assert inside.sum() >= 12 and np.abs(peaks - want)[inside].max() <= 0.5 + 1e-3
+    # MPJPE by hand: METRO's J14 from the Human3.6M regressor (indices into H36M-17) and from the J24 label
+    h36m = demo_body.h36m_regressor.double().numpy() @ template.numpy()  # (17, 3)
+    pred = h36m[[3, 2, 1, 4, 5, 6, 16, 15, 14, 11, 12, 13, 8, 10]]
+    gt = np.asarray(person["3d_joints"], dtype=np.float64)[[0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 18], :3]
+    pred, gt = pred - (pred[2] + pred[3]) / 2, gt - (gt[2] + gt[3]) / 2
+    expected = 1000 * np.linalg.norm(pred - gt, axis=1).mean()
+    print(f"row {row}: MPJPE {result['metrics']['mpjpe']:.3f} mm, by hand {expected:.3f} mm")
+    assert 50 < expected < 500  # the template's T-pose, upright in the camera frame (y down), against a walk
+    assert result["metrics"]["mpjpe"] == pytest.approx(expected, abs=1e-3)
 
 
 def test_a_file_naming_an_image_outside_the_set_is_an_error(demo_assets, export_dir, demo_tsv, tmp_path) -> None:

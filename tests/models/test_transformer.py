@@ -109,12 +109,19 @@ def test_masked_inputs_become_metros_constant_or_a_learned_token() -> None:
     queries, feature = torch.randn(445, 3), torch.randn(2, 8)
     mask = torch.zeros(2, 445, dtype=torch.bool)
     mask[0, [0, 20, 300]] = True
+    learned_value = torch.linspace(-1.0, 1.0, 11)  # a learned token that has moved away from 0.01
     for token in ("constant", "learned"):
         model = MeshTransformer(feature_dim=8, mask_token=token, **SMALL).train()
+        assert torch.equal(model.mask_token, torch.full((11,), 0.01))  # both start at METRO's constant
         block = model.blocks[0]
-        embedded, residual = model._first_block_inputs(queries, feature, mask)
         full = torch.cat([queries.expand(2, -1, -1), feature[:, None].expand(-1, 445, -1)], dim=-1)  # (2, 445, 11)
-        full[mask] = 0.01  # METRO: masked inputs replaced by the constant 0.01 in every channel
+        if token == "learned":
+            with torch.no_grad():
+                model.mask_token.copy_(learned_value)
+            full[mask] = learned_value  # the learned path uses the token's current value
+        else:
+            full[mask] = 0.01  # METRO: masked inputs replaced by the constant 0.01 in every channel
+        embedded, residual = model._first_block_inputs(queries, feature, mask)
         torch.testing.assert_close(embedded, block.embed(full))
         torch.testing.assert_close(residual, block.residual(full))
         assert ("mask_token" in dict(model.named_parameters())) == (token == "learned")

@@ -9,6 +9,7 @@ import statistics
 from pathlib import Path
 
 import cv2
+import numpy as np
 import pytest
 
 from tools.study.protocol import RUN_BY_KEY, RUNS, SECTIONS, protocol_for, units
@@ -142,6 +143,15 @@ def test_plot_is_written(tmp_path):
     out = plot(Results(tmp_path / "results", p), tmp_path / "study.png")
     image = cv2.imread(str(out))
     assert image is not None and image.shape[0] > 300 and image.shape[1] > 1000
+    (tmp_path / "none").mkdir()
+    empty = cv2.imread(str(plot(Results(tmp_path / "none", p), tmp_path / "empty.png")))
+    # matplotlib's tab colours (RGB) of the protocols: each protocol's bars are drawn in its colour, and only there
+    for name, rgb in {"pose": (31, 119, 180), "oracle": (255, 127, 14), "val": (44, 160, 44),
+                      "finetuned": (214, 39, 40)}.items():  # fmt: skip
+        def pixels(img: np.ndarray) -> int:
+            return int((np.abs(img[..., ::-1].astype(int) - rgb).max(axis=-1) <= 8).sum())
+
+        assert pixels(image) > 50 and pixels(empty) == 0, (name, pixels(image), pixels(empty))
 
 
 @pytest.mark.slow
