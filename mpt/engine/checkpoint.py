@@ -111,12 +111,17 @@ def write_sha256(target: Path, digest: Path) -> None:
     write_text_atomic(digest, f"{sha256_of(target)}  {target.name}\n")
 
 
-def export_model(module: torch.nn.Module, cfg: DictConfig, out_dir: str | Path) -> Path:
-    """Write ``model.safetensors`` (fp32), ``config.yaml`` (resolved) and ``model.sha256`` into ``out_dir``."""
+def export_model(module: torch.nn.Module, cfg: DictConfig, out_dir: str | Path,
+                 state: dict[str, torch.Tensor] | None = None) -> Path:  # fmt: skip
+    """Write ``model.safetensors`` (fp32), ``config.yaml`` (resolved) and ``model.sha256`` into ``out_dir``.
+
+    ``state``: the weights to write (the trainer passes the optimizer's fp32 master weights); default the module's.
+    """
     from safetensors.torch import save_file
 
     out_dir = Path(out_dir)
-    state = {k: v.detach().float().cpu().contiguous() for k, v in module.state_dict().items()}
+    state = module.state_dict() if state is None else state
+    state = {k: v.detach().float().cpu().contiguous() for k, v in state.items()}
     weights = out_dir / "model.safetensors"
     with atomic_path(weights) as tmp:
         save_file(state, str(tmp))
