@@ -24,8 +24,8 @@ from mpt.engine.builders import (
 from mpt.engine.checkpoint import load_exported
 from mpt.engine.distributed import DistInfo, setup_distributed
 from mpt.engine.evaluate import mesh_errors
-from mpt.engine.precision import exact_fp32
 from mpt.engine.image_batches import build_image_set, build_mixed, eval_loader, step_loader, to_device
+from mpt.engine.precision import exact_fp32
 from mpt.engine.targets import VertexDownsampler, image_targets, mesh_predictions
 from mpt.engine.trainer import train
 from mpt.losses import mesh_losses
