@@ -59,7 +59,7 @@ class PretrainTask:
 
     def _synthesize(self, cache: MotionCache, idx: np.ndarray, gen: torch.Generator | None, train: bool,
                     camera_idx: torch.Tensor | None = None) -> dict[str, torch.Tensor]:  # fmt: skip
-        batch = {k: v.to(self.dist.device, non_blocking=True) for k, v in cache.batch(idx).items()}
+        batch = cache.batch(idx)  # on the CPU: the synthesizer checks it there and moves it to the device
         # The maps of every batch go into one buffer: the trainer has run the previous batch's backward by now, and
         # on CPU a fresh map tensor costs about as much in page faults as drawing it (Synthesizer.render).
         synth = self.synth if train else self.val_synth
