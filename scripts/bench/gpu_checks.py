@@ -178,7 +178,7 @@ def _batch_loss(args: argparse.Namespace) -> dict[str, tuple[float, torch.Tensor
                            {k: v.to(dev) for k, v in target.items()}, loss_weights(cfg))["loss"]  # fmt: skip
         loss.backward()
         grad = torch.cat([p.grad.flatten() for p in net.parameters() if p.grad is not None]).double().cpu()
-        out["cpu" if dev.type == "cpu" else "device"] = (float(loss), grad)
+        out["cpu" if dev.type == "cpu" else "device"] = (float(loss.detach()), grad)
     return out
 
 

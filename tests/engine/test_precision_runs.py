@@ -102,8 +102,9 @@ def test_training_checkpoint_and_exact_resume(group, demo_assets, demo_cache, sh
         start = _initial_weights(cfg)
         bf16, fp32 = _update(run, start), _update(fp32_run, start)
         cosine = float(torch.nn.functional.cosine_similarity(bf16, fp32, dim=0))
-        assert cosine > 0.9, cosine
-        assert 0.5 < float(bf16.norm() / fp32.norm()) < 2
+        ratio = float(bf16.norm() / fp32.norm())
+        print(f"bf16 update against fp32's: cosine {cosine:.4f}, norm ratio {ratio:.4f}")
+        assert cosine > 0.9 and 0.5 < ratio < 2, (cosine, ratio)
         # parameters in bf16, BatchNorm statistics fp32 (configs/deepspeed/bf16.yaml)
         assert {v for k, v in dtypes.items() if "running_" not in k} == {torch.bfloat16}
         assert {v for k, v in dtypes.items() if "running_" in k} == {torch.float32}
