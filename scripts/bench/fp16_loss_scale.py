@@ -52,7 +52,7 @@ def main() -> None:
     loss.backward()
     params = max(float(p.grad.abs().max()) for p in model.parameters() if p.grad is not None)
     largest = max(params, *outputs)
-    print(f"model={args.model} input={args.input} batch {args.batch}: loss {float(loss):.1f}; largest |gradient| of a "
+    print(f"model={args.model} input={args.input} batch {args.batch}: loss {float(loss.detach()):.1f}; largest |gradient| of a "
           f"parameter {params:.3g}, of an output {max(outputs):.3g}; largest fp16 loss scale without overflow "
           f"{FP16_MAX / largest:.3g} (2^{math.log2(FP16_MAX / largest):.1f})")  # fmt: skip
 
