@@ -2,7 +2,7 @@
 
 The ONNX graph is the whole image model in eval mode: pose backbone -> heatmaps -> heatmap encoder -> mesh
 transformer -> upsampler and camera head. Input ``images`` (B, 3, 224, 224) float32: RGB person crops made as
-mpt-infer makes them (mpt.inference: the training crop, / 255, ImageNet mean/std); outputs ``vertices``
+mpt-infer makes them (mpt.inference.predictor: the training crop, / 255, ImageNet mean/std); outputs ``vertices``
 (B, 6890, 3) and ``joints`` (B, 14, 3) in metres in the model's frame (camera axes, about pelvis-centred), and
 ``camera`` (B, 3) = weak-perspective (s, tx, ty) with x_crop = s * (X[:2] + t) in the crop's [-1, 1] frame. The
 batch axis is dynamic. The same description is stored in the graph's metadata.
@@ -28,7 +28,7 @@ from torch import Tensor, nn
 
 from mpt.atomic import atomic_path
 from mpt.errors import MptError
-from mpt.inference import CROP_SIZE
+from mpt.inference.inputs import CROP_SIZE
 
 __all__ = ["MIN_OPSET", "OUTPUT_NAMES", "OnnxGraph", "export", "export_onnx", "onnx_vs_torch"]
 

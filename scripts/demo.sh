@@ -14,16 +14,16 @@ start=$(date +%s)
 step() { printf '\n== %s (%ss)\n' "$1" "$(( $(date +%s) - start ))"; }
 
 step "demo assets (SMPL-format body, H36M regressor, AMASS-format motions)"
-$PY tools/make_demo_assets.py --out "$DEMO"
+$PY -m tools.standin.make_assets --out "$DEMO"
 step "motion cache"
 $PY tools/prepare_amass.py --amass-root "$DEMO/amass" --out "$DEMO/amass_cache" --val-datasets DemoMocapB \
   --target-fps 30
 step "demo image sets (METRO TSV; the keypoint set the pose network learns from)"
-$PY tools/make_demo_tsv.py --assets "$DEMO" --out "$DEMO/tsv"
+$PY -m tools.standin.make_tsv --assets "$DEMO" --out "$DEMO/tsv"
 step "pictures: the 8 virtual cameras and the heatmaps they see"
 $PY tools/show_views.py --assets "$DEMO" --out "$OUT/views"
 step "stand-in COCO keypoint weights (SimpleBaseline ResNet-18 on rendered images; PCK on the protocol-2 images)"
-$PY tools/train_demo_pose.py --data-root "$DEMO"
+$PY -m tools.standin.train_pose --data-root "$DEMO"
 step "pre-training (tiny model, synthesised heatmaps)"
 .venv/bin/mpt-pretrain experiment=demo_pretrain
 step "zero-shot evaluation (pre-trained model behind the stand-in pose network, no fine-tuning: Table 2 protocol)"
@@ -35,7 +35,7 @@ step "evaluation (Human3.6M protocol 2 on the demo validation images)"
 step "protocol 2: zero-shot and fine-tuned, side by side"
 $PY tools/results_table.py "$OUT/eval_pretrain" "$OUT/eval"
 step "pose maps before and after fine-tuning (the paper's Figure 2)"
-$PY tools/show_pose_maps.py --checkpoint "$OUT/finetune" --tsv "$DEMO/tsv/human3.6m" --split valid_protocol2 \
+$PY -m tools.standin.show_pose_maps --checkpoint "$OUT/finetune" --tsv "$DEMO/tsv/human3.6m" --split valid_protocol2 \
   --out "$OUT/pose_maps"
 step "inference on a few demo images (mpt-infer: overlay PNG, OBJ/PLY mesh, JSON joints per image)"
 mkdir -p "$OUT/photos"
@@ -50,9 +50,9 @@ for i in range(0, min(len(tsv), 12), 4):  # three of the rendered validation ima
 PYEOF
 .venv/bin/mpt-infer checkpoint="$OUT/finetune" images="$OUT/photos" out="$OUT/infer" paths.data_root="$DEMO"
 
-# ---- mesh from 2D keypoints (mpt.lifting): the pre-trained model lifts a detector's COCO-17 keypoints
+# ---- mesh from 2D keypoints (mpt.inference.lift): the pre-trained model lifts a detector's COCO-17 keypoints
 step "mesh from 2D keypoints: the pre-trained model lifts COCO-17 keypoints (demo labels + 2 px noise, as a detector)"
-$PY tools/keypoints_from_tsv.py --tsv "$DEMO/tsv/human3.6m" --split valid_protocol2 --count 3 --every 20 --noise 2 \
+$PY -m tools.standin.keypoints_from_tsv --tsv "$DEMO/tsv/human3.6m" --split valid_protocol2 --count 3 --every 20 --noise 2 \
   --out "$OUT/lift/keypoints.json" --images "$OUT/lift/images"
 .venv/bin/mpt-infer checkpoint="$OUT/pretrain" keypoints="$OUT/lift/keypoints.json" images="$OUT/lift/images" \
   out="$OUT/lift/out" paths.data_root="$DEMO"

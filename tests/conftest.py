@@ -49,7 +49,7 @@ def cpu_world():
 @pytest.fixture(scope="session")
 def demo_assets(tmp_path_factory):
     """Demo body model, H36M regressor and AMASS-format motions, generated once per test session."""
-    from tools.make_demo_assets import make_demo_assets
+    from tools.standin.make_assets import make_demo_assets
 
     return make_demo_assets(tmp_path_factory.mktemp("demo_assets"), seed=0)
 
@@ -75,7 +75,7 @@ def demo_cache(demo_assets, tmp_path_factory):
 @pytest.fixture(scope="session")
 def demo_tsv(demo_assets, tmp_path_factory):
     """Small demo image sets (METRO TSV) rendered from the demo body."""
-    from tools.make_demo_tsv import make_demo_tsv
+    from tools.standin.make_tsv import make_demo_tsv
 
     out = tmp_path_factory.mktemp("tsv")
     make_demo_tsv(demo_assets, out, n_train=32, n_valid=12, n_coco=16, n_keypoints=16)

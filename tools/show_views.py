@@ -154,7 +154,7 @@ def plot_views(cams: CameraSet, heat: dict[str, torch.Tensor], mask: torch.Tenso
 
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--assets", default=None, help="demo assets folder (made by tools/make_demo_assets.py)")
+    ap.add_argument("--assets", default=None, help="demo assets folder (made by tools/standin/make_assets.py)")
     ap.add_argument("--smpl", default=None, help="real SMPL folder instead of the demo body")
     ap.add_argument("--regressor", default=None, help="Human3.6M J-regressor with --smpl")
     ap.add_argument("--out", required=True, help="folder for the two PNGs")
@@ -164,7 +164,7 @@ def main(argv: list[str] | None = None) -> None:
 
     if not (args.smpl or args.assets):
         raise SystemExit("give --assets DIR (demo assets) or --smpl and --regressor (real SMPL files)")
-    from tools.make_demo_assets import body_model
+    from tools.standin.make_assets import body_model
 
     body = body_model(args.smpl, args.regressor, args.assets)
     cams = virtual_cameras(8)

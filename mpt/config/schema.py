@@ -229,7 +229,7 @@ class EvalConfig(RunConfig):
     batch_size: int = 32
     vis: int = 0  # write N images with the predicted mesh overlaid
     data: EvalDataConfig = field(default_factory=EvalDataConfig)
-    # Lift 2D keypoints instead of running a pose network (mpt/lifting): "labels" (the set's own 2D labels) or a
+    # Lift 2D keypoints instead of running a pose network (mpt/inference/rows.py): "labels" (the set's own 2D labels) or a
     # COCO keypoint results file matched to the set's rows by image name; each row cropped with the set's own box.
     keypoints: Optional[str] = None
     min_keypoint_score: float = 0.3  # keypoints scoring below get a blank map (as masked heatmap modeling blanks)
@@ -244,14 +244,14 @@ class InferConfig(RunConfig):
 
     checkpoint: Optional[str] = None  # export folder: model.safetensors + config.yaml + model.sha256
     images: Optional[str] = None  # an image file, or a folder of them (not recursive)
-    boxes: Optional[str] = None  # person boxes JSON (see mpt/inference.py); none: the whole image is one box
+    boxes: Optional[str] = None  # person boxes JSON (see mpt/inference/images.py); none: the whole image is one box
     out: str = "${paths.output_dir}"  # <name>_overlay.png, <name>_<k>.obj/.ply, <name>.json per image
     batch_size: int = 16  # person crops per forward pass
     side_view: bool = True  # draw the mesh seen from the side next to the overlay
     formats: list[str] = field(default_factory=lambda: ["obj", "ply"])  # mesh files per person (obj, ply, or [])
     box_scale: float = 1.2  # crop side / longer box side (METRO's scaleFactor)
     min_box_score: float = 0.0  # boxes with a "score" below this are ignored (detector results files)
-    # Mesh from 2D keypoints (mpt/lifting): a COCO keypoint results file; images= then becomes optional (overlays).
+    # Mesh from 2D keypoints (mpt/inference/lift.py): a COCO keypoint results file; images= then becomes optional (overlays).
     keypoints: Optional[str] = None
     min_keypoint_score: float = 0.3  # MMPose's demo threshold (--kpt-thr); lower-scored keypoints get a blank map
     # People with fewer keypoints at or above min_keypoint_score are skipped and counted. 12: masked heatmap
@@ -260,7 +260,7 @@ class InferConfig(RunConfig):
     # Without a "bbox": the keypoints' extent x this ~ the silhouette's (head top, feet, hands reach beyond the
     # keypoints), then x the export's input.crop_scale. 1.11 = median silhouette / keypoint extent (longer sides;
     # quartiles 1.103 and 1.127; centres 0.2% of a side apart) over 2716 views: the demo body posed by every demo
-    # motion, seen by the 4 Human3.6M S1 cameras (tools/keypoint_box_factor.py; re-measure for the SMPL body).
+    # motion, seen by the 4 Human3.6M S1 cameras (tools/standin/keypoint_box_factor.py; re-measure for the SMPL body).
     keypoint_box_factor: float = 1.11
     data: Any = None
 

@@ -399,7 +399,7 @@ class MeshTSVDataset(Dataset):
         ``image``, plus the raw 2D labels ``joints2d_px`` (24, 3) (J24 x, y in image pixels, conf) and the crop
         box, ``center`` (2,) and ``box_size`` () = scale * 200 pixels (float64).
 
-        For lifting 2D keypoints (mpt.lifting), where the image is not needed. A malformed label is an
+        For lifting 2D keypoints (mpt.inference.rows), where the image is not needed. A malformed label is an
         :class:`ImageSetError` naming the row.
         """
         row = int(self.rows[index])

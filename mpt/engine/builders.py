@@ -174,7 +174,7 @@ def load_image_model(cfg: DictConfig, device: torch.device, export: Export | Non
     The architecture (model, input, body, and a trained backbone) comes from the export's config; paths, device and
     ``backbone.weights`` from ``cfg``. A pre-training export has no pose-network weights: its backbone then comes
     from ``cfg.backbone.weights`` (the paper's Table 2 protocol). ``pose_network=False`` builds the model without
-    any pose network, for pose maps drawn from 2D keypoints (mpt.lifting): a fine-tuned export's pose-network
+    any pose network, for pose maps drawn from 2D keypoints (mpt.inference.maps): a fine-tuned export's pose-network
     weights are then left unread, and a pre-training export needs none. Returns (model, body, the merged config).
     """
     export = load_exported(cfg.checkpoint) if export is None else export

@@ -86,8 +86,8 @@ def evaluate(cfg: DictConfig) -> dict[str, Any]:
     lifted = None
     if cfg.keypoints is None:
         model, body, mcfg = load_image_model(cfg, dist.device, export)
-    else:  # 2D keypoints drawn as pre-training draws them, no pose network (mpt.lifting)
-        from mpt.lifting.rows import LiftedRows
+    else:  # 2D keypoints drawn as pre-training draws them, no pose network (mpt.inference.rows)
+        from mpt.inference.rows import LiftedRows
 
         model, body, mcfg = load_image_model(cfg, dist.device, export, pose_network=False)
         lifted = LiftedRows(cfg, mcfg, model, dataset, dist.device)

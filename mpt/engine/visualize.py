@@ -9,7 +9,7 @@ import numpy as np
 import torch
 
 from mpt.data.image_dataset import IMAGENET_MEAN, IMAGENET_STD
-from mpt.inference import render_people, write_png
+from mpt.inference.outputs import render_people, write_png
 from mpt.vis import draw_keypoints
 
 

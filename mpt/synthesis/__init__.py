@@ -3,16 +3,9 @@
 from mpt.synthesis.heatmaps import crop_to_map, gaussian_heatmaps, heatmap_peaks, inside_map, person_heatmaps
 from mpt.synthesis.masking import keep_masks, mask_joints
 from mpt.synthesis.masks import barycentric_grid, rasterize_mask
-from mpt.synthesis.pipeline import (
-    SynthesisOptions,
-    Synthesizer,
-    ViewParams,
-    reference_smpl_layers,
-    synthesize_reference_numpy,
-)
+from mpt.synthesis.pipeline import SynthesisOptions, Synthesizer, ViewParams
 
 __all__ = [
     "SynthesisOptions", "Synthesizer", "ViewParams", "barycentric_grid", "crop_to_map", "gaussian_heatmaps",
     "heatmap_peaks", "inside_map", "keep_masks", "mask_joints", "person_heatmaps", "rasterize_mask",
-    "reference_smpl_layers", "synthesize_reference_numpy",
 ]  # fmt: skip

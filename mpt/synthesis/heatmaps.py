@@ -70,7 +70,7 @@ def person_heatmaps(
     drawn (B, J) bool: whether a keypoint gets its Gaussian (False: an all-zero map, as for a keypoint that is not
     seen or that masked heatmap modeling removed). Returns the maps (B, J, size, size) and the keypoints in map
     pixels (B, J, 2). Pre-training (:meth:`mpt.synthesis.Synthesizer.render`) and lifting a detector's keypoints
-    (mpt.lifting) both draw through this function, so the same keypoints in the same box give the same maps.
+    (mpt.inference.maps) both draw through this function, so the same keypoints in the same box give the same maps.
     """
     map_points = points_to_crop(points, center, side, size)  # (B, J, 2)
     return gaussian_heatmaps(map_points, drawn, size, sigma, out=out), map_points

@@ -2,7 +2,7 @@
 
 What is timed (all fp32, eval mode, default MPT model = hidden 1024/256/64, 4 layers x 4 heads, 224 heatmaps;
 weights random: speed does not depend on them):
-  1. ``Predictor`` (mpt.inference): uint8 crops -> ImageNet normalisation -> pose backbone -> heatmap encoder ->
+  1. ``Predictor`` (mpt.inference.predictor): uint8 crops -> ImageNet normalisation -> pose backbone -> heatmap encoder ->
      transformer -> upsampler + camera -> H36M / COCO joints, pelvis-relative: images/s at each ``--batches`` for
      each ``--backbones`` (HigherHRNet-w48, the paper's default, and w32);
   2. the same model's forward alone in PyTorch and in ONNX Runtime (CPUExecutionProvider) on the graph
@@ -51,7 +51,8 @@ from timing import best_times  # noqa: E402  (scripts/bench/timing.py)
 
 from mpt.config import compose_config  # noqa: E402
 from mpt.engine.builders import build_body_model, build_model  # noqa: E402
-from mpt.inference import CROP_SIZE, Predictor, normalize_crops  # noqa: E402
+from mpt.inference.inputs import CROP_SIZE  # noqa: E402
+from mpt.inference.predictor import Predictor, normalize_crops  # noqa: E402
 
 
 def gflops(model: torch.nn.Module) -> float:
@@ -68,7 +69,9 @@ def gflops(model: torch.nn.Module) -> float:
 def output_cost(predictor: Predictor, out: Path, iters: int) -> float:
     """Seconds per image of mpt-infer's outputs for one person in a 640 x 480 image (render + files), through the
     same function mpt-infer calls."""
-    from mpt.inference import Job, PersonBox, crop_boxes, crop_people, write_image_outputs
+    from mpt.inference.inputs import PersonBox, crop_boxes, crop_people
+    from mpt.inference.jobs import Job
+    from mpt.inference.outputs import write_image_outputs
 
     image = np.random.default_rng(0).integers(0, 256, (480, 640, 3), dtype=np.uint8)
     box = PersonBox((0.0, 0.0, 640.0, 480.0))
@@ -97,7 +100,7 @@ def run(args: argparse.Namespace, tmp: Path) -> None:
     import onnxruntime as ort
 
     from mpt.export import export_onnx
-    from tools.make_demo_assets import make_demo_assets
+    from tools.standin.make_assets import make_demo_assets
 
     assets = make_demo_assets(tmp / "assets", seed=0)
     paths = [f"paths.smpl={assets.smpl_dir}", f"paths.h36m_regressor={assets.h36m_regressor}",

@@ -5,7 +5,7 @@ sigma 8, HigherHRNet-w48 in front for images; random weights: speed does not dep
   1. image inference, mpt-infer's path: ``Predictor`` on uint8 person crops (normalisation, pose backbone, heatmap
      encoder, transformer, upsampler, camera; H36M / COCO joints, pelvis-relative);
   2. lifting, ``mpt-infer keypoints=``'s path: COCO-17 keypoints [x, y, score] in image pixels -> crop boxes from the
-     keypoints' extent (mpt.lifting.keypoint_boxes) -> the 17 heatmaps drawn as pre-training draws them
+     keypoints' extent (mpt.inference.maps.keypoint_boxes) -> the 17 heatmaps drawn as pre-training draws them
      (keypoint_maps) -> ``Predictor.from_maps`` (the same model without its pose network);
   3. the heatmap drawing of (2) alone, to show its share.
 People per second at each ``--batches`` size (default 1 and 64). Each variant gets one untimed warm-up call, then
@@ -33,8 +33,9 @@ from timing import best_times  # noqa: E402  (scripts/bench/timing.py)
 
 from mpt.config import compose_config  # noqa: E402
 from mpt.engine.builders import build_body_model, build_model  # noqa: E402
-from mpt.inference import CROP_SIZE, Predictor  # noqa: E402
-from mpt.lifting import LiftOptions, keypoint_boxes, keypoint_maps  # noqa: E402
+from mpt.inference.inputs import CROP_SIZE  # noqa: E402
+from mpt.inference.maps import LiftOptions, keypoint_boxes, keypoint_maps  # noqa: E402
+from mpt.inference.predictor import Predictor  # noqa: E402
 
 
 def random_people(n: int, rng: np.random.Generator) -> tuple[torch.Tensor, torch.Tensor]:
@@ -65,7 +66,7 @@ def main() -> None:
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
-    from tools.make_demo_assets import make_demo_assets
+    from tools.standin.make_assets import make_demo_assets
 
     with tempfile.TemporaryDirectory(prefix="mpt_bench_lift_") as tmp:
         assets = make_demo_assets(Path(tmp) / "assets", seed=0)

@@ -7,7 +7,7 @@ One step = motion-cache rows -> SMPL forward -> virtual camera -> heatmaps (synt
 + optimizer step through the DeepSpeed engine (model). Both halves are timed separately in the same run (with a
 device synchronisation between them), after warm-up steps; the script prints samples/s of the whole step, ms per
 step of each half, the synthesis share (target: under 20% of the step) and, on a GPU, peak memory.
-Demo assets: ``python tools/make_demo_assets.py --out data/demo`` and ``tools/prepare_amass.py`` (see
+Demo assets: ``python -m tools.standin.make_assets --out data/demo`` and ``tools/prepare_amass.py`` (see
 scripts/demo.sh); the cache path defaults to <assets>/amass_cache.
 """
 

@@ -35,7 +35,7 @@ from mpt.body import BodyModel  # noqa: E402
 from mpt.data.amass import find_amass_files, read_amass_sequence  # noqa: E402
 from mpt.geometry import h36m_s1_cameras, project_points, world_to_camera  # noqa: E402
 from mpt.vis import project_for_render, rasterize, render_mesh  # noqa: E402
-from tools.make_demo_assets import MANIFEST_NAME, DemoAssets, make_demo_assets  # noqa: E402
+from tools.standin.make_assets import MANIFEST_NAME, DemoAssets, make_demo_assets  # noqa: E402
 
 CAMERA = "60457274"
 FILL = 0.7  # person height / image height

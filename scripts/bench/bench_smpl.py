@@ -66,7 +66,7 @@ def main(argv: list[str] | None = None) -> None:
     if args.smpl:
         path = find_smpl_file(args.smpl, "neutral")
     else:
-        from tools.make_demo_assets import make_demo_assets
+        from tools.standin.make_assets import make_demo_assets
 
         root = Path(args.assets) if args.assets else Path(tempfile.mkdtemp(prefix="mpt_bench_assets_"))
         path = find_smpl_file(make_demo_assets(root, seed=0).smpl_dir, "neutral")

@@ -41,12 +41,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # run from a check
 from timing import best_ms  # noqa: E402  (scripts/bench/timing.py)
 
 from mpt.geometry import matrix_to_axis_angle, rotation_about_axis, virtual_cameras  # noqa: E402
-from mpt.synthesis import (  # noqa: E402
-    SynthesisOptions,
-    Synthesizer,
-    reference_smpl_layers,
-    synthesize_reference_numpy,
-)
+from mpt.synthesis import SynthesisOptions, Synthesizer  # noqa: E402
+from tests.synthesis.reference import reference_smpl_layers, synthesize_reference_numpy  # noqa: E402
 
 
 def upright_batch(n: int, seed: int) -> dict[str, torch.Tensor]:
@@ -82,7 +78,7 @@ def main(argv: list[str] | None = None) -> None:
         raise SystemExit("--device cuda given but torch sees no CUDA device")
 
     sigma = args.sigma if args.sigma is not None else 8.0 * args.size / 224
-    from tools.make_demo_assets import body_model
+    from tools.standin.make_assets import body_model
 
     assets = args.assets or tempfile.mkdtemp(prefix="mpt_bench_assets_")
     body = body_model(args.smpl, args.regressor, assets).to(device)

@@ -6,8 +6,9 @@
 #      and gradients on one batch equal the CPU's (TF32 tolerance); 20 pre-training steps (model=mpt, batch 32) in
 #      fp32, bf16 and fp16 (the precision the CPU suite cannot train) lower the loss and agree within the script's
 #      stated tolerances; a checkpoint written on the GPU really resumes (the resumed run starts after it); an
-#      optimizer step calls torch's fused Adam kernel; the CUDA tests (tests/test_inference.py::test_gpu_matches_cpu,
-#      tests/synthesis/test_pipeline.py::test_cuda_matches_cpu) pass. The fp32 and bf16 runs also give the
+#      optimizer step calls torch's fused Adam kernel; the CUDA tests
+#      (tests/inference/test_images.py::test_gpu_matches_cpu, tests/synthesis/test_pipeline.py::test_cuda_matches_cpu)
+#      pass. The fp32 and bf16 runs also give the
 #      pre-training throughput and peak GPU memory.
 #   2. speed: pre-training step split into synthesis and model (scripts/bench/bench_pretrain.py, fp32), heatmap
 #      synthesis batched torch vs per-sample numpy (bench_synthesis.py), the SMPL forward against smplx
@@ -153,12 +154,13 @@ note "$(tail -1 "$LOGS/environment.log")"
 
 step "demo assets, motion cache, image sets"
 DEMO=$WORK/demo
-{ run assets "$PY" "$REPO/tools/make_demo_assets.py" --out "$DEMO" \
+TOOLS_PATH="${PYTHONPATH:+$PYTHONPATH:}$REPO"  # the stand-in tools run as python -m tools.standin.<name>
+{ run assets env PYTHONPATH="$TOOLS_PATH" "$PY" -m tools.standin.make_assets --out "$DEMO" \
   && run cache "$PY" "$REPO/tools/prepare_amass.py" --amass-root "$DEMO/amass" --out "$DEMO/amass_cache" \
        --val-datasets DemoMocapB --target-fps 30 \
   && { [ "$MODE" = checks ] \
-       || run tsv "$PY" "$REPO/tools/make_demo_tsv.py" --assets "$DEMO" --out "$DEMO/tsv" --n-train 96 --n-valid 16 \
-            --n-coco 64 --n-keypoints 0; }; } || exit 1  # no keypoint set: only tools/train_demo_pose.py reads it
+       || run tsv env PYTHONPATH="$TOOLS_PATH" "$PY" -m tools.standin.make_tsv --assets "$DEMO" --out "$DEMO/tsv" \
+            --n-train 96 --n-valid 16 --n-coco 64 --n-keypoints 0; }; } || exit 1  # no keypoint set: gpu.sh never reads it
 
 if [ "$MODE" = all ] || [ "$MODE" = checks ]; then
   step "correctness checks on $DEVICE: synthesis, $PT_STEPS pre-training steps in fp32 / bf16 / fp16, resume, fused Adam, CUDA tests"

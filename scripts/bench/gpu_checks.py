@@ -4,7 +4,7 @@
                                        [--batch 32] [--steps 20] [--work DIR] [--cache DIR] [--motion-cache DIR]
                                        [--tests-root DIR]
 
-DEMO is a folder made by tools/make_demo_assets.py with the motion cache of tools/prepare_amass.py in
+DEMO is a folder made by tools/standin/make_assets.py with the motion cache of tools/prepare_amass.py in
 DEMO/amass_cache (scripts/demo.sh and gpu.sh make both).
 
 1. synthesis: heatmaps synthesised on the device equal the CPU's for the same bodies and random draws: maps and 3D
@@ -19,8 +19,9 @@ DEMO/amass_cache (scripts/demo.sh and gpu.sh make both).
    the checkpoint's step) and ends where the uninterrupted run ended, within RESUME_ATOL (GPU kernels are not
    bitwise deterministic). A run that started over instead of resuming is a FAIL.
 4. fused Adam: an optimizer step of the engine, in fp32 and in bf16, calls torch's fused Adam kernel.
-5. CUDA tests: tests/test_inference.py::test_gpu_matches_cpu and tests/synthesis/test_pipeline.py::test_cuda_matches_cpu
-   (run with pytest from the checkout, without pytest-xdist: the project's addopts are replaced).
+5. CUDA tests: tests/inference/test_images.py::test_gpu_matches_cpu and
+   tests/synthesis/test_pipeline.py::test_cuda_matches_cpu (run with pytest from the checkout, without pytest-xdist:
+   the project's addopts are replaced).
 
 ``--device cpu`` runs every check as far as a CPU allows, as a smoke test of this script: the synthesis compares two
 CPU copies, a precision DeepSpeed refuses here is skipped (after checking that it refuses it), fused Adam is skipped
@@ -277,7 +278,8 @@ def fused_adam(args: argparse.Namespace) -> tuple[str, str]:
 
 
 def cuda_tests(args: argparse.Namespace) -> tuple[str, str]:
-    tests = ["tests/test_inference.py::test_gpu_matches_cpu", "tests/synthesis/test_pipeline.py::test_cuda_matches_cpu"]
+    tests = ["tests/inference/test_images.py::test_gpu_matches_cpu",
+             "tests/synthesis/test_pipeline.py::test_cuda_matches_cpu"]
     # The project's addopts ask for pytest-xdist (-n auto), which the device image lacks: replace them.
     res = subprocess.run([sys.executable, "-m", "pytest", "-q", "-rs", "-p", "no:cacheprovider", "-p", "no:xdist",
                           "-o", "addopts=", *tests],

@@ -98,7 +98,8 @@ def test_training_checkpoint_and_exact_resume(group, demo_assets, demo_cache, sh
     else:
         # Step 1 trains at lr 0 (warm-up) and each step sees other samples, so the losses say little about
         # training; the weight update does. bf16 keeps 8 significant bits in the forward and backward, and its
-        # update (fp32 master weights, end minus start) points where the fp32 run's does (measured: cosine 0.9992, norm ratio 0.9998).
+        # update (fp32 master weights, end minus start) points where the fp32 run's does (measured: cosine 0.9992,
+        # norm ratio 0.9998).
         start = _initial_weights(cfg)
         bf16, fp32 = _update(run, start), _update(fp32_run, start)
         cosine = float(torch.nn.functional.cosine_similarity(bf16, fp32, dim=0))

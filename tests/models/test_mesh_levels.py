@@ -189,7 +189,7 @@ def test_load_errors_name_the_file(tmp_path: Path) -> None:
 
 
 def test_levels_of_the_demo_body(demo_assets) -> None:
-    """The SMPL-format demo body (tools/demo_body.py): thin limbs next to the torso."""
+    """The SMPL-format demo body (tools/standin/body.py): thin limbs next to the torso."""
     from mpt.body import find_smpl_file, load_smpl_file
 
     body = load_smpl_file(find_smpl_file(demo_assets.smpl_dir, "neutral"))

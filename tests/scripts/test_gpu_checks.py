@@ -31,8 +31,8 @@ def _args(demo_assets, demo_cache, shared_cache_dir, work: Path) -> argparse.Nam
 
 
 @pytest.mark.slow
-def test_the_resume_check_passes_and_fails_when_resume_is_broken(gpu_checks, demo_assets, demo_cache,
-                                                                 shared_cache_dir, tmp_path, monkeypatch, cpu_world):  # fmt: skip
+def test_the_resume_check_passes_and_fails_when_resume_is_broken(gpu_checks, demo_assets, demo_cache, shared_cache_dir,
+                                                                 tmp_path, monkeypatch, cpu_world):  # fmt: skip
     args = _args(demo_assets, demo_cache, shared_cache_dir, tmp_path)
     status, detail = gpu_checks.pretrain_fp32(args)
     assert status == "PASS", detail

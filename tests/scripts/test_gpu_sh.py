@@ -50,10 +50,10 @@ def test_a_stopped_run_still_prints_its_summary(tmp_path):
     fake = tmp_path / "repo"
     (fake / "scripts" / "bench").mkdir(parents=True)
     (fake / "scripts" / "bench" / "gpu.sh").write_text((ROOT / "scripts" / "bench" / "gpu.sh").read_text())
-    (fake / "tools").mkdir()
-    (fake / "tools" / "make_demo_assets.py").write_text("import sys; print('assets: stopping'); sys.exit(3)\n")
-    environ = {k: v for k, v in os.environ.items() if k != "OUT"}
-    environ.update(PYTHON=sys.executable, WORK=str(tmp_path / "work"), PYTHONPATH=str(ROOT))
+    (fake / "tools" / "standin").mkdir(parents=True)
+    (fake / "tools" / "standin" / "make_assets.py").write_text("import sys; print('assets: stopping'); sys.exit(3)\n")
+    environ = {k: v for k, v in os.environ.items() if k not in ("OUT", "PYTHONPATH")}  # mpt: the installed package
+    environ.update(PYTHON=sys.executable, WORK=str(tmp_path / "work"))
     res = subprocess.run(["bash", str(fake / "scripts" / "bench" / "gpu.sh"), "--checks", "--device", "cpu"],
                          env=environ, capture_output=True, text=True, timeout=300)  # fmt: skip
     assert res.returncode != 0

@@ -10,7 +10,8 @@ from scipy.spatial.transform import Rotation
 
 from mpt.body.joints import H36M_TO_J14
 from mpt.geometry import capture_volume_center, h36m_s1_cameras, virtual_cameras
-from mpt.synthesis import SynthesisOptions, Synthesizer, synthesize_reference_numpy
+from mpt.synthesis import SynthesisOptions, Synthesizer
+from tests.synthesis.reference import synthesize_reference_numpy
 from tests.synthesis.test_masks import fillpoly_reference, iou
 
 B = 6

@@ -1,0 +1,339 @@
+"""The study's results file and plot, written only from the stored results (tools/study).
+
+``study.md``: how it was run (command, commit, machine), the headline, the protocol (tools/study/protocol.py, the
+same text before and after the runs), per section the mean +- standard deviation over seeds of every setting beside
+the paper's number and the verdict of every comparison, every run's own numbers, and the time each row took.
+``study.png``: the error of every setting and protocol, one dot per seed, mean +- standard deviation.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from mpt.atomic import atomic_path, write_text_atomic
+from tools.study.data import pose_keypoints_file
+from tools.study.layout import Layout, data_timing, git_commit
+from tools.study.protocol import (
+    CRITERION,
+    PROTOCOL_NAMES,
+    RUN_BY_KEY,
+    RUNS,
+    SECTIONS,
+    Comparison,
+    Protocol,
+    Section,
+    units,
+)
+from tools.study.results import Results, verdict
+
+METRICS = ("mpjpe", "pa_mpjpe")
+METRIC_NAMES = {"mpjpe": "MPJPE", "pa_mpjpe": "PA-MPJPE"}
+README_START, README_END = "<!-- study-headline:start -->", "<!-- study-headline:end -->"
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Markdown
+
+
+def _protocol_label(protocol: str) -> str:
+    if protocol.startswith("val_"):
+        return f"held-out motions, camera {protocol[4:]}"
+    return PROTOCOL_NAMES[protocol]
+
+
+def _paper_text(section: Section, run: str) -> str:
+    """The paper's MPJPE / PA-MPJPE of a setting, when the section's comparisons have its table row."""
+    for c in section.comparisons:
+        for key, paper in zip((c.better, c.worse), c.paper or (), strict=False):
+            if key == run:
+                return f"{paper.mpjpe:.1f} / {paper.pa_mpjpe:.1f}"
+    return "—"
+
+
+def protocol_markdown(p: Protocol) -> list[str]:
+    """The protocol as the results file states it (identical before and after the runs)."""
+    rows = ["| run | stage | experiment config | overrides beyond the study's | starts from |",
+            "| --- | --- | --- | --- | --- |"]  # fmt: skip
+    for r in RUNS:
+        start = f"`{r.init}` (same seed)" if r.init else ("its random init" if r.stage == "pretrain" else
+                                                          "random init + the pose network's weights")  # fmt: skip
+        extra = ", ".join(f"`{o}`" for o in r.overrides) or "—"
+        rows.append(f"| `{r.key}` ({r.label}) | {r.stage} | `{r.experiment}` | {extra} | {start} |")
+    n_units = len(units(p))
+    return [
+        "## Protocol",
+        "",
+        f"Fixed before any run (tools/study/protocol.py, protocol fingerprint `{p.fingerprint()}`); not tuned "
+        "towards the paper's answers afterwards.",
+        "",
+        f"- **Data** (stand-ins in the real formats, tools/standin/make_assets.py `--size study --scale "
+        f"{p.corpus_scale:g}`): AMASS-format motions of many subjects, sampled at {p.target_fps:g} fps into the "
+        "motion cache; the validation split is whole held-out subjects. Image sets rendered (tools/standin/make_tsv.py, "
+        f"{p.img_size} px) from separate image-set motions that pre-training never sees: **evaluation** "
+        f"{p.n_eval} protocol-2 images (subjects S9 and S11, camera 60457274, every 5th frame); fine-tuning "
+        f"{p.n_ft_h36m} Human3.6M-like images (S1, S5, S6, 4 cameras) and {p.n_ft_coco} COCO-like images (2D "
+        f"keypoints only); {p.n_pose_images} keypoint images for the pose network, of motions no protocol-2 "
+        "subject performs.",
+        f"- **Pose network** (stand-in for COCO keypoint weights): SimpleBaseline ResNet-18 (backbone config "
+        f"`demo_pose`), {p.pose_steps} steps of {p.pose_batch} images (tools/standin/train_pose.py; the first "
+        f"{p.pose_small_steps} on {p.pose_small_crop} px crops, the rest on 224 px), trained once; every "
+        "fine-tuning starts from it; its PCK@0.1 on the evaluation images is stated below.",
+        f"- **Model**: `{' '.join(p.model)}` for every run. **Pre-training**: {p.pre_steps} steps of "
+        f"{p.pre_batch} samples, Adam at {p.pre_lr:g} (10% linear warm-up, linear decay), validation on "
+        f"{p.val_samples} held-out samples at the end. **Fine-tuning**: {p.ft_steps} steps of {p.ft_batch} images "
+        f"(Human3.6M-like + COCO-like, in proportion to size), Adam at {p.ft_lr:g}, pose network trained too.",
+        f"- **Seeds**: {', '.join(map(str, p.seeds))} for every run (model initialisation, data order and "
+        f"augmentation); a fine-tuning with seed s starts from the pre-training with seed s. {n_units} "
+        "trainings in all.",
+        f"- **Device**: {p.device}. **Metrics**: Human3.6M protocol-2 MPJPE and PA-MPJPE in mm, 14 joints "
+        "regressed from the predicted mesh (mpt-eval).",
+        "- **Zero-shot protocols** (pre-trained model, no fine-tuning): *pose*: the evaluation images through "
+        "the stand-in pose network; a mask model gets the maximum over its 17 maps; *oracle*: maps drawn from "
+        "each image's own labels as pre-training draws them (keypoint heatmaps from its 2D keypoints, `mpt-eval "
+        "keypoints=labels`; for a mask model the silhouette of its SMPL labels); *val*: held-out motions seen "
+        "by the four Human3.6M S1 cameras, synthesised maps (the pre-training validation), also per camera. "
+        "**Fine-tuned**: the evaluation images through the fine-tuned pose network and model.",
+        f"- **Criterion**: {CRITERION}",
+        "",
+        *rows,
+        "",
+    ]
+
+
+def _section_markdown(section: Section, results: Results) -> list[str]:
+    lines = [f"### {section.title}", ""]
+    if section.note:
+        lines += [section.note, ""]
+    cols = [(pr, m) for pr in section.protocols for m in METRICS]
+    head = ["setting", "paper MPJPE / PA-MPJPE", *(f"{METRIC_NAMES[m]} {pr}" for pr, m in cols)]
+    lines += ["| " + " | ".join(head) + " |", "|" + " --- |" * len(head)]
+    for key in section.runs:
+        cells = [f"`{key}` {RUN_BY_KEY[key].label}", _paper_text(section, key)]
+        lines.append("| " + " | ".join(cells + [results.values(key, pr, m).text() for pr, m in cols]) + " |")
+    for c in section.comparisons:
+        paper = "" if c.paper is None else (f"; paper d = {c.paper[0].mpjpe - c.paper[1].mpjpe:+.1f} / "
+                                            f"{c.paper[0].pa_mpjpe - c.paper[1].pa_mpjpe:+.1f} mm")  # fmt: skip
+        lines += ["", f"`{c.better}` vs `{c.worse}`: {c.claim}{paper}.", "",
+                  "| protocol | MPJPE d ± SE | verdict | PA-MPJPE d ± SE | verdict |",
+                  "| --- | --- | --- | --- | --- |"]  # fmt: skip
+        for pr in c.protocols:
+            cells = [_protocol_label(pr)]
+            for m in METRICS:
+                v = verdict(results.values(c.better, pr, m), results.values(c.worse, pr, m), c.directional)
+                cells += [v.text(), v.verdict]
+            lines.append("| " + " | ".join(cells) + " |")
+    return lines + [""]
+
+
+def tally(results: Results) -> dict[str, int]:
+    """Verdicts of the directional comparisons (every protocol and metric they list)."""
+    counts: dict[str, int] = {}
+    for c in _comparisons():
+        if not c.directional:
+            continue
+        for pr in c.protocols:
+            for m in METRICS:
+                v = verdict(results.values(c.better, pr, m), results.values(c.worse, pr, m)).verdict
+                counts[v] = counts.get(v, 0) + 1
+    return counts
+
+
+def _comparisons() -> list[Comparison]:
+    return [c for s in SECTIONS for c in s.comparisons]
+
+
+def headline(results: Results) -> str:
+    """One sentence: how many of the paper's claims the results reproduce at this scale."""
+    n_done = len(results.by_unit)
+    if n_done < results.expected:
+        return (f"Not measured yet: {n_done} of {results.expected} trainings have results "
+                "(run `python -m tools.study`).")  # fmt: skip
+    counts = tally(results)
+    total = sum(counts.values())
+    words = {"agrees": "agree", "opposite": "point the opposite way", "inconclusive": "inconclusive"}
+    parts = ", ".join(f"{counts[k]} {w}" for k, w in words.items() if counts.get(k))
+    others = {k: v for k, v in counts.items() if k not in words}
+    if others:
+        parts += ", " + ", ".join(f"{v} {k}" for k, v in others.items())
+    return (
+        f"Of {total} checks of the paper's claims (each comparison under each protocol and metric, "
+        f"{len(results.protocol.seeds)} seeds, scale {results.protocol.scale:g}): {parts}."
+    )
+
+
+def _machine(p: Protocol) -> str:
+    import torch
+
+    cpu = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    text = f"{cpu}, {os.cpu_count()} CPU cores, {platform.system()} {platform.release()}, torch {torch.__version__}"
+    if p.device.startswith("cuda") and torch.cuda.is_available():
+        text += f", {torch.cuda.get_device_name(0)}"
+    return text
+
+
+def _timing_markdown(results: Results, prepare: dict[str, dict[str, float]]) -> list[str]:
+    lines = ["## Time", "", "Wall-clock and CPU seconds measured by the runner for each training and its "
+             "evaluations (with several jobs at once, wall time overlaps).", "",
+             "| run | seeds done | train wall (s) | train CPU (s) | evaluate wall (s) | per seed wall (s) |",
+             "| --- | --- | --- | --- | --- | --- |"]  # fmt: skip
+    total = 0.0
+    for r in RUNS:
+        mine = [v for v in results.by_unit.values() if v["run"] == r.key]
+        if not mine:
+            lines.append(f"| `{r.key}` | 0 | — | — | — | — |")
+            continue
+        tw = sum(v["timing"]["train"]["wall_s"] for v in mine)
+        tc = sum(v["timing"]["train"]["cpu_s"] for v in mine)
+        ew = sum(v["timing"]["evaluate"]["wall_s"] for v in mine)
+        total += tw + ew
+        lines.append(f"| `{r.key}` | {len(mine)} | {tw:.0f} | {tc:.0f} | {ew:.0f} | {(tw + ew) / len(mine):.0f} |")
+    prep = sum(v["wall_s"] for v in prepare.values())
+    steps = ", ".join(f"{k} {v['wall_s']:.0f} s" for k, v in prepare.items())
+    return lines + ["", f"Data preparation: {prep:.0f} s wall ({steps or 'not run yet'}). Trainings and "
+                    f"evaluations: {total:.0f} s wall summed over units.", ""]  # fmt: skip
+
+
+def _runs_markdown(results: Results) -> list[str]:
+    lines = ["## Every run", "", "| unit | " + " | ".join(f"{METRIC_NAMES[m]} {pr}" for pr in ("pose", "oracle",
+             "val", "finetuned") for m in METRICS) + " | command |",
+             "|" + " --- |" * 10]  # fmt: skip
+    for name, r in results.by_unit.items():
+        cells = []
+        for pr in ("pose", "oracle", "val", "finetuned"):
+            for m in METRICS:
+                v = r["metrics"].get(pr, {}).get(m)
+                cells.append("—" if v is None else f"{v:.1f}")
+        lines.append(f"| `{name}` | " + " | ".join(cells) + f" | `{r['command']}` |")
+    return lines + [""]
+
+
+def report_markdown(results: Results, invocation: str, commit: str, prepare: dict[str, dict[str, float]],
+                    pose: dict[str, Any] | None = None) -> str:
+    """The results file; ``pose``: the stand-in pose network's keypoints.json (tools/standin/train_pose.py)."""
+    p = results.protocol
+    commits = results.commits()
+    provenance = f"`{commit}`"
+    if commits and commits != [commit]:
+        provenance += f"; results produced at {', '.join(f'`{c}`' for c in commits)}"
+    status = (f"complete: all {results.expected} trainings" if len(results.by_unit) == results.expected else
+              f"**incomplete**: {len(results.by_unit)} of {results.expected} trainings")  # fmt: skip
+    lines = [
+        "# The paper's effects in miniature",
+        "",
+        "Written by `tools/study` from its stored results; nothing here is typed by hand. The data are "
+        "generated stand-ins (not SMPL, AMASS or Human3.6M) and the model is tiny: the question is whether the "
+        "paper's *differences* between settings show at this scale, not its numbers.",
+        "",
+        f"- Command: `{invocation}`",
+        f"- Commit: {provenance}",
+        f"- Machine: {_machine(p)}",
+        f"- Status: {status}",
+        "",
+        "## Headline",
+        "",
+        headline(results),
+        "",
+        *protocol_markdown(p),
+        "## Results",
+        "",
+        "The stand-in pose network on the evaluation images: " + (
+            f"PCK@0.1 {pose['pck@0.1']:.3f}, mean keypoint error {pose['mean_px']:.1f} px of the {pose['crop']} px "
+            "crop (tools/standin/train_pose.py)." if pose else "not trained yet."),
+        "",
+        "Mean ± standard deviation over seeds (mm). d = mean of the setting the claim favours minus the other's "
+        "(negative: the claim's direction); paper d from the paper's tables where it has both numbers.",
+        "",
+    ]
+    for section in SECTIONS:
+        lines += _section_markdown(section, results)
+    lines += _runs_markdown(results) + _timing_markdown(results, prepare)
+    return "\n".join(lines)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Plot
+
+
+def plot(results: Results, out: Path) -> Path:
+    """study.png: per section and metric, every setting's seeds as dots and mean +- std as a bar, per protocol."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    sections = SECTIONS
+    fig, axes = plt.subplots(2, len(sections), figsize=(3.2 * len(sections), 7.5), squeeze=False)
+    colours = {"pose": "tab:blue", "oracle": "tab:orange", "val": "tab:green", "finetuned": "tab:red"}
+    for col, section in enumerate(sections):
+        protocols = [pr for pr in section.protocols if pr in colours]
+        for row, metric in enumerate(METRICS):
+            ax = axes[row][col]
+            for j, pr in enumerate(protocols):
+                offset = (j - (len(protocols) - 1) / 2) * 0.18
+                for i, key in enumerate(section.runs):
+                    s = results.values(key, pr, metric)
+                    if not s.n:
+                        continue
+                    x = i + offset
+                    ax.scatter([x] * s.n, s.values, s=10, color=colours[pr], alpha=0.6,
+                               label=PROTOCOL_NAMES[pr] if i == 0 else None)  # fmt: skip
+                    ax.errorbar(x, s.mean, yerr=0 if s.n < 2 else s.std, fmt="_", color=colours[pr], capsize=3,
+                                markersize=12)  # fmt: skip
+            ax.set_xticks(range(len(section.runs)), section.runs, rotation=30, fontsize=8)
+            ax.set_ylabel(f"{METRIC_NAMES[metric]} (mm)", fontsize=8)
+            ax.grid(True, axis="y", alpha=0.3)
+            if row == 0:
+                ax.set_title(section.title.split(":")[0], fontsize=9)
+    handles, labels = {}, {}
+    for ax in axes.flat:
+        for h, label in zip(*ax.get_legend_handles_labels(), strict=True):
+            handles.setdefault(label, h)
+            labels[label] = label
+    fig.legend(list(handles.values()), list(labels), loc="lower center", ncol=4, fontsize=8)
+    fig.suptitle(f"The paper's effects in miniature: {len(results.by_unit)} of {results.expected} trainings "
+                 f"(dots: seeds; bars: mean ± std)", fontsize=10)  # fmt: skip
+    fig.tight_layout(rect=(0, 0.05, 1, 0.96))
+    with atomic_path(out, suffix=".png") as tmp:
+        fig.savefig(tmp, format="png", dpi=90)
+    plt.close(fig)
+    return out
+
+
+def update_readme(readme: Path, text: str) -> bool:
+    """Replace the text between the study markers in ``readme``; False when it has no markers."""
+    content = readme.read_text(encoding="utf-8")
+    start, end = content.find(README_START), content.find(README_END)
+    if start < 0 or end < start:
+        return False
+    new = content[: start + len(README_START)] + "\n" + text + "\n" + content[end:]
+    if new != content:
+        write_text_atomic(readme, new)
+    return True
+
+
+def write_report(layout: Layout, protocol: Protocol, results_dir: Path, invocation: str,
+                 readme: Path | None = None) -> Sequence[Path]:  # fmt: skip
+    """study.md and study.png into ``results_dir`` from ``layout``'s stored results (and the README headline)."""
+    results = Results(layout.results, protocol)
+    pose_file = pose_keypoints_file(layout)
+    pose = json.loads(pose_file.read_text(encoding="utf-8")) if pose_file.is_file() else None
+    md = report_markdown(results, invocation, git_commit(), data_timing(layout), pose)
+    md = write_text_atomic(results_dir / "study.md", md)
+    png = plot(results, results_dir / "study.png")
+    written = [md, png]
+    if readme is not None and update_readme(readme, "**Study headline** ([docs/results/study.md](docs/results/study.md), "
+                                                    f"written by tools/study): {headline(results)}"):  # fmt: skip
+        written.append(readme)
+    return written

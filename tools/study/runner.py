@@ -1,0 +1,361 @@
+"""The paper's effects in miniature: train and evaluate every compared setting on the stand-in data, several seeds
+each, and write the results beside the paper's numbers.
+
+    python -m tools.study [--out outputs/study] [--results docs/results] [--scale 1] [--seeds 3]
+        [--device cpu|cuda] [--jobs N] [--threads N] [--steps N] [--protocol-only] [--report-only]
+
+What is trained, measured and compared, and the criterion, are in tools/study/protocol.py; the results file states
+them before any number. One command does everything:
+
+1. the protocol: ``<out>/protocol.json`` (an output folder holds the results of one protocol only: another
+   ``--scale``, ``--seeds`` or ``--steps`` needs another ``--out``), and the results file with the protocol and no
+   results yet (``--protocol-only`` stops here);
+2. the tasks (:func:`tasks`), each once what it needs is done, ``--jobs`` at a time in worker processes (default:
+   one per 2 CPU cores on a CPU, one on a GPU), each with ``--threads`` torch threads:
+
+   - the data, under ``<out>/data`` in the layout of ``paths.data_root``: the study motion corpus
+     (tools/standin/make_assets.py --size study) and its motion cache (validation: held-out subjects); the image sets,
+     rendered from motions pre-training never sees (tools/standin/make_tsv.py on the corpus's image motions); the
+     stand-in pose network, trained on keypoint images of motions no protocol-2 subject performs
+     (tools/standin/train_pose.py), and its maps of the protocol-2 images (tools/study/evaluation.py);
+   - per (run, seed), a *unit*: its training (``mpt-pretrain`` / ``mpt-finetune`` with the run's experiment
+     config, into ``<out>/runs/<run>_s<seed>``), then its evaluations, whose result goes to
+     ``<out>/results/<run>_s<seed>.json``;
+
+   every finished task leaves a marker (``<out>/done/``, or the result file) written atomically, and a task with a
+   marker is never redone: an interrupted study goes on where it stopped. Each task's output is in
+   ``<out>/logs/<task>.log``;
+3. the report, from the stored results only: ``<results>/study.md`` and ``<results>/study.png``
+   (tools/study/report.py); ``--report-only`` does just this. With the default ``--results``, the headline
+   between the study markers in README.md is rewritten too.
+
+``--scale F`` multiplies the corpus, the image sets and every step count (batch sizes and learning rates stay);
+with ``--device cuda`` the same study runs on a GPU. ``--steps N`` sets every step count to N (smoke runs, CI).
+"""
+
+from __future__ import annotations
+
+import argparse
+import concurrent.futures as cf
+import contextlib
+import json
+import multiprocessing
+import os
+import shutil
+import sys
+import time
+import traceback
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+from mpt.atomic import write_json_atomic
+from mpt.errors import MptError
+from tools.study.data import DATA, _device, oracle_keypoints, pose_backbone
+from tools.study.layout import (
+    DEFAULT_RESULTS,
+    README_IN_REPO,
+    REPO,
+    Layout,
+    _unit,
+    command,
+    git_commit,
+    marker,
+    timed,
+)
+from tools.study.protocol import Protocol, Unit, protocol_for, units
+
+CKPT_EVERY = 1000  # a training checkpoints every this many steps and at its end (only long runs resume mid-way)
+
+
+class StudyError(MptError):
+    """The study cannot go on (another protocol in the output folder)."""
+
+
+@contextlib.contextmanager
+def output_to(path: Path) -> Iterator[None]:
+    """Send this process's stdout and stderr (file descriptors 1 and 2, so also what libraries print) to ``path``."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    sys.stdout.flush()
+    sys.stderr.flush()
+    saved = os.dup(1), os.dup(2)
+    with path.open("a", encoding="utf-8") as log:
+        os.dup2(log.fileno(), 1)
+        os.dup2(log.fileno(), 2)
+        try:
+            yield
+        finally:
+            sys.stdout.flush()
+            sys.stderr.flush()
+            os.dup2(saved[0], 1)
+            os.dup2(saved[1], 2)
+            os.close(saved[0])
+            os.close(saved[1])
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Units: training and evaluation of one (run, seed)
+
+
+def common_overrides(layout: Layout, p: Protocol, out_dir: Path) -> list[str]:
+    return [f"paths.data_root={layout.data}", f"paths.output_dir={out_dir}", f"device={p.device}"]
+
+
+def train_overrides(unit: Unit, layout: Layout, p: Protocol) -> list[str]:
+    """The mpt-pretrain / mpt-finetune command line of a unit (after the command name)."""
+    run = unit.run
+    pre = run.stage == "pretrain"
+    steps, batch, lr = (p.pre_steps, p.pre_batch, p.pre_lr) if pre else (p.ft_steps, p.ft_batch, p.ft_lr)
+    args = [f"experiment={run.experiment}", *p.model, *run.overrides, f"seed={unit.seed}",
+            f"train.max_steps={steps}", f"train.micro_batch={batch}", f"train.lr={lr}", "train.epochs=1000",
+            f"train.val_every={steps}", f"train.ckpt_every={min(steps, CKPT_EVERY)}",
+            f"train.log_every={max(1, steps // 10)}", "train.resume=true"]  # fmt: skip
+    if pre:
+        args.append(f"train.max_val_samples={p.val_samples}")
+    else:
+        init = layout.run_dir(unit.needs) if unit.needs else "null"
+        args += [*pose_backbone(), "data=demo_mixed", "data.val=null", f"train.init_from={init}"]
+    return [*args, *common_overrides(layout, p, layout.run_dir(unit.name))]
+
+
+def eval_overrides(unit: Unit, layout: Layout, p: Protocol, out_dir: Path) -> list[str]:
+    """mpt-eval of a unit's export on the protocol-2 images of the study's data."""
+    return [f"checkpoint={layout.run_dir(unit.name)}", *common_overrides(layout, p, out_dir)]
+
+
+def train_unit(unit: Unit, layout: Layout, p: Protocol) -> dict[str, Any]:
+    """Train one unit into its run folder; what its evaluation needs to know (command, steps, final validation,
+    timing)."""
+    from mpt.config import compose_config
+
+    overrides = train_overrides(unit, layout, p)
+    timing: dict[str, dict[str, float]] = {}
+    with timed(timing, "train"):
+        if unit.run.stage == "pretrain":
+            from mpt.engine.pretrain import pretrain
+
+            trained = pretrain(compose_config("pretrain", overrides))
+        else:
+            from mpt.engine.finetune import finetune
+
+            trained = finetune(compose_config("finetune", overrides))
+    return {"command": command(f"mpt-{unit.run.stage}", overrides), "steps": trained["steps"],
+            "val": trained["metrics"], "timing": timing}  # fmt: skip
+
+
+def evaluate_pretrained(unit: Unit, layout: Layout, p: Protocol) -> dict[str, dict[str, float]]:
+    """The ``pose`` and ``oracle`` zero-shot protocols of a pre-trained model (tools/study/protocol.py)."""
+    from mpt.config import compose_config
+    from mpt.engine.evaluate import evaluate
+    from mpt.engine.image_batches import build_image_set
+    from tools.study.evaluation import load_map_model, pose_map_errors, silhouette_errors
+
+    out_dir = layout.eval_dir(unit.name)
+    cfg = compose_config("eval", ["backbone=none", *eval_overrides(unit, layout, p, out_dir)])
+    device = _device(p)
+    model, body, mcfg = load_map_model(cfg, device)
+    out = {"pose": pose_map_errors(model, mcfg.input.size, layout.pose_maps, body, device)}
+    if mcfg.input.kind == "mask":
+        dataset = build_image_set(cfg.data, train=False, seed=cfg.seed)
+        out["oracle"] = silhouette_errors(model, mcfg.input.size, dataset, body, device)
+    else:
+        oracle = [*oracle_keypoints(), *eval_overrides(unit, layout, p, out_dir / "oracle")]
+        out["oracle"] = evaluate(compose_config("eval", oracle))["metrics"]
+    return out
+
+
+def evaluate_unit(unit: Unit, layout: Layout, p: Protocol, trained: dict[str, Any]) -> dict[str, Any]:
+    """Evaluate a trained unit under its protocols and write its result file."""
+    from mpt.config import compose_config
+    from mpt.engine.evaluate import evaluate
+
+    timing = dict(trained["timing"])
+    with timed(timing, "evaluate"):
+        if unit.run.stage == "pretrain":
+            metrics = {"val": trained["val"], **evaluate_pretrained(unit, layout, p)}
+        else:
+            cfg = compose_config("eval", eval_overrides(unit, layout, p, layout.eval_dir(unit.name)))
+            metrics = {"finetuned": evaluate(cfg)["metrics"]}
+    result = {"unit": unit.name, "run": unit.run.key, "seed": unit.seed, "stage": unit.run.stage,
+              "command": trained["command"], "steps": trained["steps"], "metrics": metrics, "timing": timing,
+              "commit": git_commit(), "protocol": p.fingerprint()}  # fmt: skip
+    write_json_atomic(layout.result(unit), result)
+    # The export stays (fine-tunings start from it); the DeepSpeed checkpoint (weights + Adam) is not needed again.
+    shutil.rmtree(layout.run_dir(unit.name) / "checkpoints", ignore_errors=True)
+    return result
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Tasks
+
+
+def tasks(p: Protocol) -> dict[str, tuple[str, ...]]:
+    """Every task of the study -> the tasks it needs, in order of priority (a topological order).
+
+    Data: ``corpus`` (motions and motion cache), ``images``, ``pose_network``, ``pose_maps``; per unit,
+    ``train:<unit>`` and ``eval:<unit>``. An evaluation goes before any training once it can run; pre-trainings go
+    before fine-tunings, which need the pose network (and the pre-training they start from).
+    """
+    graph: dict[str, tuple[str, ...]] = {"corpus": (), "images": ("corpus",), "pose_network": ("images",),
+                                         "pose_maps": ("pose_network",)}  # fmt: skip
+    evals, trains = {}, {}
+    for u in units(p):
+        if u.run.stage == "pretrain":
+            trains[f"train:{u.name}"] = ("corpus",)
+            evals[f"eval:{u.name}"] = (f"train:{u.name}", "pose_maps")
+        else:
+            trains[f"train:{u.name}"] = ("pose_network",) + ((f"train:{u.needs}",) if u.needs else ())
+            evals[f"eval:{u.name}"] = (f"train:{u.name}",)
+    return {**graph, **evals, **trains}
+
+
+def run_task(task: str, layout: Layout, p: Protocol) -> None:
+    """Do one task, its output into its log, and write its marker."""
+    kind, _, name = task.partition(":")
+    with output_to(layout.log(task)):
+        if kind == "eval":
+            trained = json.loads(marker(layout, f"train:{name}").read_text(encoding="utf-8"))
+            evaluate_unit(_unit(name), layout, p, trained)
+            return
+        if kind == "train":
+            record = train_unit(_unit(name), layout, p)
+        else:
+            timing: dict[str, dict[str, float]] = {}
+            with timed(timing, kind):
+                DATA[kind](layout, p)
+            record = {"timing": timing}
+    write_json_atomic(marker(layout, task), record)
+
+
+def _init_worker(threads: int) -> None:
+    import torch
+
+    torch.set_num_threads(threads)
+
+
+def run_tasks(layout: Layout, p: Protocol, jobs: int, threads: int) -> list[str]:
+    """Run every task without a marker once its needs are done, ``jobs`` at a time (in worker processes when more
+    than one); returns the failures, one line each (what needs a failed task is not run)."""
+    graph = tasks(p)
+    done = {t for t in graph if marker(layout, t).is_file()}
+    pending = [t for t in graph if t not in done]
+    failed: dict[str, str] = {}
+    print(f"{len(done)} of {len(graph)} tasks done before; {len(pending)} to run, {jobs} at a time with {threads} "
+          "thread(s) each", flush=True)  # fmt: skip
+
+    def finish(task: str, start: float, error: str | None) -> None:
+        if error is None:
+            done.add(task)
+            print(f"[{len(done)}/{len(graph)}] {task} ({time.perf_counter() - start:.0f} s)", flush=True)
+        else:
+            failed[task] = error.strip().splitlines()[-1]
+            print(f"FAILED {task}: {failed[task]} (log: {layout.log(task)})", flush=True)
+
+    def take_ready(limit: int) -> list[str]:
+        for t in [t for t in pending if any(n in failed for n in graph[t])]:
+            failed[t] = "not run: needs " + ", ".join(n for n in graph[t] if n in failed)
+            pending.remove(t)
+        ready = [t for t in pending if all(n in done for n in graph[t])][: max(0, limit)]
+        for t in ready:
+            pending.remove(t)
+        return ready
+
+    if jobs <= 1:
+        _init_worker(threads)
+        while ready := take_ready(1):
+            start = time.perf_counter()
+            try:
+                run_task(ready[0], layout, p)
+                finish(ready[0], start, None)
+            except Exception:  # noqa: BLE001 - one failed task must not stop the others
+                finish(ready[0], start, traceback.format_exc())
+    else:
+        ctx = multiprocessing.get_context("spawn")
+        with cf.ProcessPoolExecutor(max_workers=jobs, mp_context=ctx, initializer=_init_worker,
+                                    initargs=(threads,)) as pool:  # fmt: skip
+            running: dict[cf.Future, tuple[str, float]] = {}
+            while True:
+                for t in take_ready(jobs - len(running)):
+                    running[pool.submit(run_task, t, layout, p)] = (t, time.perf_counter())
+                if not running:
+                    break
+                finished, _ = cf.wait(running, return_when=cf.FIRST_COMPLETED)
+                for fut in finished:
+                    t, start = running.pop(fut)
+                    error = None if fut.exception() is None else "".join(traceback.format_exception(fut.exception()))
+                    finish(t, start, error)
+    return [f"{k}: {v}" for k, v in failed.items()]
+
+
+def check_protocol(layout: Layout, p: Protocol) -> None:
+    """Write ``protocol.json``, or check that the folder's results belong to this protocol."""
+    path = layout.out / "protocol.json"
+    if path.is_file():
+        stored = json.loads(path.read_text(encoding="utf-8"))
+        if stored.get("fingerprint") != p.fingerprint():
+            raise StudyError(f"{layout.out} holds the results of another protocol ({path}: {stored.get('protocol')});"
+                             " give another --out for this one, or delete the folder to start over")  # fmt: skip
+        return
+    write_json_atomic(path, {"fingerprint": p.fingerprint(), "protocol": p.as_dict()})
+
+
+def run_command(layout: Layout, invocation: str, record: bool) -> str:
+    """The command the results file names: this one when it runs tasks (``record``, kept in ``run.json``), else the
+    last command that did (``--report-only`` rewrites the report of a study run earlier)."""
+    path = layout.out / "run.json"
+    if record:
+        write_json_atomic(path, {"command": invocation})
+        return invocation
+    if path.is_file():
+        return str(json.loads(path.read_text(encoding="utf-8"))["command"])
+    return invocation
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    ap = argparse.ArgumentParser(prog="python -m tools.study", description=__doc__.split("\n\n")[0])
+    ap.add_argument("--out", type=Path, default=Path("outputs/study"), help="working folder (data, runs, results)")
+    ap.add_argument("--results", type=Path, default=DEFAULT_RESULTS, help="where study.md and study.png go")
+    ap.add_argument("--scale", type=float, default=1.0, help="multiply data sizes and step counts (e.g. 10)")
+    ap.add_argument("--seeds", type=int, default=3, help="seeds per run (at least 3 for the study's verdicts)")
+    ap.add_argument("--device", default="cpu", help="cpu or cuda")
+    ap.add_argument("--jobs", type=int, default=None, help="tasks at once (default: cores // 2 on cpu, 1 on cuda)")
+    ap.add_argument("--threads", type=int, default=None, help="torch threads per task (default: cores // jobs)")
+    ap.add_argument("--steps", type=int, default=None, help="every step count (smoke runs and tests)")
+    ap.add_argument("--protocol-only", action="store_true", help="write the protocol and the empty results file")
+    ap.add_argument("--report-only", action="store_true", help="only rewrite the results file and plot")
+    args = ap.parse_args(argv)
+    from tools.study.report import write_report
+
+    start = time.perf_counter()
+    try:
+        p = protocol_for(args.scale, args.seeds, args.device, args.steps)
+        layout = Layout(args.out.resolve())
+        cores = os.cpu_count() or 1
+        jobs = max(1, args.jobs or (1 if args.device != "cpu" else cores // 2))
+        threads = max(1, args.threads or cores // jobs)
+        readme = REPO / README_IN_REPO if args.results.resolve() == DEFAULT_RESULTS else None
+        check_protocol(layout, p)
+        invocation = run_command(layout, command("python -m tools.study", argv), record=not args.report_only)
+
+        def report() -> None:
+            for path in write_report(layout, p, args.results, invocation, readme):
+                print(f"wrote {path}", flush=True)
+
+        report()
+        if args.report_only or args.protocol_only:
+            return 0
+        failures = run_tasks(layout, p, jobs, threads)
+        report()
+    except (MptError, ValueError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    print(f"study finished in {time.perf_counter() - start:.0f} s")
+    if failures:
+        print("failed tasks (the report leaves them out):\n  " + "\n  ".join(failures), file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
