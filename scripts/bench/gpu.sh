@@ -49,7 +49,8 @@
 #
 # Every setting below can be overridden from the environment; a CPU smoke test of this script (every check runs as
 # far as a CPU allows: fp16 and fused Adam report SKIP, the CUDA tests report their skips; every check line is PASS
-# or SKIP; tests/scripts/test_gpu_sh.py runs it when MPT_GPU_SH_SMOKE=1, about 6 minutes on 2 cores):
+# or SKIP; tests/scripts/test_gpu_sh.py runs it when MPT_GPU_SH_SMOKE=1; its checks alone took 22 minutes on 2
+# busy cores):
 #   PYTHON=.venv/bin/python PT_MODEL=tiny PT_INPUT=heatmap56 PT_BATCH=4 PT_STEPS=4 SYN_BATCH=8 SYN_SIZE=56 \
 #   FT_MODEL=tiny FT_INPUT=heatmap56 FT_BACKBONE=higherhrnet_w32 FT_BATCH=2 FT_STEPS=4 FT_WORKERS=0 \
 #   FT_PRECISION=zero0 bash scripts/bench/gpu.sh --device cpu

@@ -1,5 +1,6 @@
 """scripts/bench/gpu.sh's CPU smoke (the command in its header): every step runs, every check line is PASS or SKIP,
-and a stopped run still prints its summary. The whole smoke takes about 6 minutes on 2 cores, so it runs when
+and a stopped run still prints its summary. The whole smoke is too long for the suite (its correctness checks alone
+took 22 minutes on this project's 2 cores under load, the whole script more than 25), so it runs when
 MPT_GPU_SH_SMOKE=1 (e.g. before a device call: MPT_GPU_SH_SMOKE=1 pytest -n 0 tests/scripts/test_gpu_sh.py)."""
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ def _gpu_sh(work: Path, *args: str, **env: str) -> subprocess.CompletedProcess:
     environ = {k: v for k, v in os.environ.items() if k not in ("OUT", "RANK", "WORLD_SIZE", "LOCAL_RANK")}
     environ.update(PYTHON=sys.executable, WORK=str(work), **SMOKE, **env)
     return subprocess.run(["bash", str(ROOT / "scripts" / "bench" / "gpu.sh"), "--device", "cpu", *args], env=environ,
-                          capture_output=True, text=True, timeout=1500)  # fmt: skip
+                          capture_output=True, text=True, timeout=3600)  # fmt: skip
 
 
 def _summary(out: str) -> list[str]:
@@ -30,7 +31,7 @@ def _summary(out: str) -> list[str]:
 
 
 @pytest.mark.slow
-@pytest.mark.skipif(os.environ.get("MPT_GPU_SH_SMOKE") != "1", reason="about 6 minutes: set MPT_GPU_SH_SMOKE=1")
+@pytest.mark.skipif(os.environ.get("MPT_GPU_SH_SMOKE") != "1", reason="over 20 minutes: set MPT_GPU_SH_SMOKE=1")
 def test_cpu_smoke_prints_only_pass_or_skip(tmp_path):
     res = _gpu_sh(tmp_path)
     assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-2000:]
@@ -55,7 +56,7 @@ def test_a_stopped_run_still_prints_its_summary(tmp_path):
     environ = {k: v for k, v in os.environ.items() if k not in ("OUT", "PYTHONPATH")}  # mpt: the installed package
     environ.update(PYTHON=sys.executable, WORK=str(tmp_path / "work"))
     res = subprocess.run(["bash", str(fake / "scripts" / "bench" / "gpu.sh"), "--checks", "--device", "cpu"],
-                         env=environ, capture_output=True, text=True, timeout=300)  # fmt: skip
+                         env=environ, capture_output=True, text=True, timeout=900)  # fmt: skip
     assert res.returncode != 0
     summary = _summary(res.stdout)
     assert any(line.startswith("FAIL assets: exit 3") for line in summary), res.stdout[-2000:] + res.stderr[-1000:]
