@@ -53,7 +53,7 @@
 # busy cores):
 #   PYTHON=.venv/bin/python PT_MODEL=tiny PT_INPUT=heatmap56 PT_BATCH=4 PT_STEPS=4 SYN_BATCH=8 SYN_SIZE=56 \
 #   FT_MODEL=tiny FT_INPUT=heatmap56 FT_BACKBONE=higherhrnet_w32 FT_BATCH=2 FT_STEPS=4 FT_WORKERS=0 \
-#   FT_PRECISION=zero0 bash scripts/bench/gpu.sh --device cpu
+#   FT_PRECISION=zero0 STEP_LIMIT=900 bash scripts/bench/gpu.sh --device cpu
 set -euo pipefail
 
 MODE=all

@@ -16,7 +16,8 @@ import pytest
 ROOT = Path(__file__).resolve().parents[2]
 SMOKE = {"PT_MODEL": "tiny", "PT_INPUT": "heatmap56", "PT_BATCH": "4", "PT_STEPS": "4", "SYN_BATCH": "8",
          "SYN_SIZE": "56", "FT_MODEL": "tiny", "FT_INPUT": "heatmap56", "FT_BACKBONE": "higherhrnet_w32",
-         "FT_BATCH": "2", "FT_STEPS": "4", "FT_WORKERS": "0", "FT_PRECISION": "zero0"}  # fmt: skip
+         "FT_BATCH": "2", "FT_STEPS": "4", "FT_WORKERS": "0", "FT_PRECISION": "zero0",
+         "STEP_LIMIT": "900"}  # fmt: skip
 
 
 def _gpu_sh(work: Path, *args: str, **env: str) -> subprocess.CompletedProcess:
