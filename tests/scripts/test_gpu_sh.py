@@ -1,6 +1,6 @@
 """scripts/bench/gpu.sh's CPU smoke (the command in its header): every step runs, every check line is PASS or SKIP,
 and a stopped run still prints its summary. The whole smoke is too long for the suite (its correctness checks alone
-took 22 minutes on this project's 2 cores under load, the whole script more than 25), so it runs when
+took 22 minutes on 2 busy cores; the whole script 6-7 minutes on 2 quiet ones), so it runs when
 MPT_GPU_SH_SMOKE=1 (e.g. before a device call: MPT_GPU_SH_SMOKE=1 pytest -n 0 tests/scripts/test_gpu_sh.py)."""
 
 from __future__ import annotations
