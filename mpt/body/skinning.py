@@ -36,6 +36,18 @@ _CPU_BLOCK_ELEMENTS = 1 << 21
 _GPU_BLOCK_ELEMENTS = 1 << 27
 
 
+class _KinematicTree:
+    """SMPL's parents as smplx's ``batch_rigid_transform`` reads them: a slice is the buffer on the model's device
+    (one gather of parent joints), a single entry a Python int. smplx's loop over the 23 joints indexes its list of
+    transforms with ``parents[i]``; from a CUDA tensor each of those would wait for the GPU to hand over one scalar."""
+
+    def __init__(self, parents: torch.Tensor, as_list: list[int]) -> None:
+        self.tensor, self.list, self.shape = parents, as_list, parents.shape
+
+    def __getitem__(self, index: int | slice) -> int | torch.Tensor:
+        return self.tensor[index] if isinstance(index, slice) else self.list[index]
+
+
 class SmplSkinning(nn.Module):
     """One SMPL model (one gender): (B, 72) axis-angle pose and (B, num_betas) shape -> vertices and joints.
 
@@ -68,6 +80,7 @@ class SmplSkinning(nn.Module):
         self.register_buffer("joint_shapedirs", real(np.einsum("jv,vcl->jcl", regressor, shapedirs)), persistent=False)
         self.register_buffer("weights_t", real(np.asarray(data["weights"], dtype=np.float64).T), persistent=False)
         self.register_buffer("parents", torch.from_numpy(parents), persistent=False)  # (24,)
+        self.parent_list = parents.tolist()  # the same on the host, for the kinematic loop
         self.register_buffer("faces", torch.as_tensor(np.asarray(data["f"], dtype=np.int64)), persistent=False)
 
     def model_arrays(self) -> dict[str, np.ndarray]:
@@ -99,7 +112,8 @@ class SmplSkinning(nn.Module):
         coeff = torch.cat([betas, (rot[:, 1:] - eye).reshape(b, NUM_POSE_BASIS)], dim=1)  # (B, num_betas + 207)
         v_posed = torch.addmm(self.template_cf, coeff, self.basis_cf).view(b, 3, n)  # (B, 3, V)
         rest = self.joint_template + torch.einsum("jcl,bl->bjc", self.joint_shapedirs, betas)  # (B, 24, 3)
-        joints, rel = batch_rigid_transform(rot, rest, self.parents, dtype=dtype)  # (B, 24, 3), (B, 24, 4, 4)
+        tree = _KinematicTree(self.parents, self.parent_list)
+        joints, rel = batch_rigid_transform(rot, rest, tree, dtype=dtype)  # (B, 24, 3), (B, 24, 4, 4)
         # (B*12, 24) rows: coefficient (c, k) of the 3x4 transform [R | t] of each joint
         rows = rel[:, :, :3, :].reshape(b, -1, 12).transpose(1, 2).reshape(b * 12, -1)
         budget = _GPU_BLOCK_ELEMENTS if pose.is_cuda else _CPU_BLOCK_ELEMENTS

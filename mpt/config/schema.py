@@ -153,7 +153,8 @@ class TrainConfig:
     warmup_fraction: float = 0.1
     weight_decay: float = 0.0
     grad_clip: float = 0.0
-    num_workers: int = 0
+    num_workers: int = 0  # image loader processes per GPU (fine-tuning and evaluation; configs/finetune.yaml: 4)
+    tf32: bool = True  # TF32 matmuls for the model on CUDA; synthesis, targets and metrics stay IEEE fp32
     log_every: int = 10
     val_every: int = 500
     val_at_start: bool = False  # also validate the untrained model (a baseline for the curve)

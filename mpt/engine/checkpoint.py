@@ -136,9 +136,13 @@ def write_sha256(target: Path, digest: Path) -> None:
     write_text_atomic(digest, f"{sha256_of(target)}  {target.name}\n")
 
 
-def export_model(module: torch.nn.Module, cfg: DictConfig, out_dir: str | Path) -> Path:
-    """Write ``model.safetensors`` (fp32), ``config.yaml`` (resolved) and ``model.sha256`` into ``out_dir``."""
-    return write_export(module.state_dict(), cfg, out_dir)
+def export_model(module: torch.nn.Module, cfg: DictConfig, out_dir: str | Path,
+                 state: dict[str, torch.Tensor] | None = None) -> Path:  # fmt: skip
+    """Write ``model.safetensors`` (fp32), ``config.yaml`` (resolved) and ``model.sha256`` into ``out_dir``.
+
+    ``state``: the weights to write (the trainer passes the optimizer's fp32 master weights); default the module's.
+    """
+    return write_export(module.state_dict() if state is None else state, cfg, out_dir)
 
 
 def write_export(state: dict[str, torch.Tensor], cfg: DictConfig, out_dir: str | Path) -> Path:

@@ -28,6 +28,7 @@ from mpt.engine.distributed import DistInfo, setup_distributed
 from mpt.engine.ds_config import total_train_steps
 from mpt.engine.evaluate import mesh_errors
 from mpt.engine.image_batches import build_image_set, build_mixed, eval_loader, step_loader, to_device
+from mpt.engine.precision import exact_fp32
 from mpt.engine.targets import VertexDownsampler, image_targets, mesh_predictions
 from mpt.engine.trainer import train
 from mpt.losses import mesh_losses
@@ -53,9 +54,11 @@ class FinetuneTask:
                                         pin_memory=self.dist.device.type == "cuda")  # fmt: skip
         batch = to_device(next(self._batches), self.dist.device)
         self._next_micro = micro_step + 1
-        target = image_targets(batch, self.body, self.down)
-        pred = mesh_predictions(engine(batch["image"].to(self.dtype)), self.body)
-        return mesh_losses(pred, target, self.weights)
+        with exact_fp32():  # SMPL targets in IEEE fp32 even where the model's matmuls use TF32
+            target = image_targets(batch, self.body, self.down)
+        out = engine(batch["image"].to(self.dtype))
+        with exact_fp32():
+            return mesh_losses(mesh_predictions(out, self.body), target, self.weights)
 
     def validate(self, engine: Any) -> dict[str, float]:
         if self.val_set is None:
@@ -65,7 +68,8 @@ class FinetuneTask:
         max_batches = None
         if self.cfg.train.max_val_samples is not None:
             max_batches = -(-self.cfg.train.max_val_samples // (self.cfg.train.micro_batch * self.dist.world_size))
-        metrics = mesh_errors(engine, loader, self.body, self.dist.device, self.dtype, max_batches)
+        with exact_fp32():  # metrics (and here the model's forward too) in IEEE fp32
+            metrics = mesh_errors(engine, loader, self.body, self.dist.device, self.dtype, max_batches)
         return {k: float(v) for k, v in metrics.items() if k != "count"}
 
 

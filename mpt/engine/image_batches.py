@@ -70,10 +70,12 @@ class _StepBatches(Sampler[list[tuple[int, int]]]):
 
     def __iter__(self) -> Iterator[list[tuple[int, int]]]:
         step = self.start
+        epoch, order = -1, None
         while True:
-            epoch, pos = divmod(step, self.steps_per_epoch)
-            rows = self.sampler.epoch_indices(epoch)[pos * self.micro_batch : (pos + 1) * self.micro_batch]
-            yield [(int(r), epoch) for r in rows]
+            e, pos = divmod(step, self.steps_per_epoch)
+            if e != epoch:  # the epoch's shuffled stream once per epoch, not once per micro-batch
+                epoch, order = e, self.sampler.epoch_indices(e).tolist()
+            yield [(r, epoch) for r in order[pos * self.micro_batch : (pos + 1) * self.micro_batch]]
             step += 1
 
 

@@ -27,6 +27,7 @@ from mpt.engine.builders import (
     loss_weights,
 )
 from mpt.engine.distributed import DistInfo, all_reduce_sum, setup_distributed
+from mpt.engine.precision import exact_fp32
 from mpt.engine.sampling import EpochSampler
 from mpt.engine.targets import VertexDownsampler, mesh_predictions, synthesis_targets
 from mpt.engine.trainer import train
@@ -58,7 +59,7 @@ class PretrainTask:
 
     def _synthesize(self, cache: MotionCache, idx: np.ndarray, gen: torch.Generator | None, train: bool,
                     camera_idx: torch.Tensor | None = None) -> dict[str, torch.Tensor]:  # fmt: skip
-        batch = {k: v.to(self.dist.device, non_blocking=True) for k, v in cache.batch(idx).items()}
+        batch = cache.batch(idx)  # on the CPU: the synthesizer checks it there and moves it to the device
         # The maps of every batch go into one buffer: the trainer has run the previous batch's backward by now, and
         # on CPU a fresh map tensor costs about as much in page faults as drawing it (Synthesizer.render).
         synth = self.synth if train else self.val_synth
@@ -70,14 +71,17 @@ class PretrainTask:
             return synth(batch, generator=gen, train=train, camera_idx=camera_idx, out=self._maps)
 
     def train_loss(self, engine: Any, micro_step: int, generator: torch.Generator) -> dict[str, torch.Tensor]:
-        syn = self._synthesize(self.train_cache, self.sampler.indices(micro_step), generator, train=True)
-        return self.loss(engine, syn, synthesis_targets(syn, self.down))
+        with exact_fp32():  # SMPL, cameras and maps in IEEE fp32 even where the model's matmuls use TF32
+            syn = self._synthesize(self.train_cache, self.sampler.indices(micro_step), generator, train=True)
+            target = synthesis_targets(syn, self.down)
+        return self.loss(engine, syn, target)
 
     def loss(self, engine: Any, syn: dict[str, torch.Tensor], target: dict[str, torch.Tensor]
              ) -> dict[str, torch.Tensor]:  # fmt: skip
         """METRO's loss terms of the model on a synthesised batch and its targets."""
-        pred = mesh_predictions(engine(syn["inputs"].to(self.dtype)), self.body)
-        return mesh_losses(pred, target, self.weights)
+        out = engine(syn["inputs"].to(self.dtype))
+        with exact_fp32():
+            return mesh_losses(mesh_predictions(out, self.body), target, self.weights)
 
     def validate(self, engine: Any) -> dict[str, float]:
         """MPJPE / PA-MPJPE (mm) of mesh-regressed J14 joints on held-out motions; validation camera i % n for the
@@ -89,9 +93,11 @@ class PretrainTask:
         for start in range(rank * mb, len(self.val_indices), mb * world):
             idx = self.val_indices[start : start + mb]
             cams = torch.as_tensor(idx % n_views, device=self.dist.device)
-            syn = self._synthesize(self.val_cache, idx, None, train=False, camera_idx=cams)
+            with exact_fp32():
+                syn = self._synthesize(self.val_cache, idx, None, train=False, camera_idx=cams)
             pred = engine(syn["inputs"].to(self.dtype))
-            errors = h36m_p2_errors(pred["vertices"].float(), syn["joints3d"], self.body.h36m_regressor)
+            with exact_fp32():
+                errors = h36m_p2_errors(pred["vertices"].float(), syn["joints3d"], self.body.h36m_regressor)
             rows = torch.stack([errors["mpjpe"], errors["pa_mpjpe"], torch.ones_like(errors["mpjpe"])], dim=1)
             sums.index_add_(0, cams, rows.double())
         sums = all_reduce_sum(sums)

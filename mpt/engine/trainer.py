@@ -21,6 +21,7 @@ from mpt.engine.checkpoint import export_model, latest_tag, load_checkpoint, ref
 from mpt.engine.distributed import DistInfo, all_reduce_sum, average_batchnorm_statistics
 from mpt.engine.ds_config import build_ds_config, precision_dtype, total_train_steps
 from mpt.engine.logger import RunLogger
+from mpt.engine.precision import batchnorm_stats_in_fp32, master_state_dict, peak_memory_gib, use_tf32_for_the_model
 from mpt.errors import MptError
 
 # Test hook: SIGKILL this process right after optimizer step N (exercises crash + resume in the test suite).
@@ -70,13 +71,32 @@ def _check_precision(ds_config: dict[str, Any], device: torch.device) -> None:
                            "reduced precision")  # fmt: skip
 
 
-def _mean_over_ranks(terms: dict[str, float], dist: DistInfo) -> dict[str, float]:
+def _accumulate(terms: dict[str, torch.Tensor] | None, out: dict[str, torch.Tensor], grad_accum: int
+                ) -> dict[str, torch.Tensor]:  # fmt: skip
+    """Running sums of the loss terms, per optimizer step (each micro-step's / ``grad_accum``), in float64 on the
+    device; converted to numbers only when logged."""
+    step = {k: v.detach().double() / grad_accum for k, v in out.items()}
+    return step if terms is None else {k: terms[k] + step[k] for k in terms}
+
+
+def _stop_if_not_finite(terms: dict[str, torch.Tensor], step: int, ckpt_dir: Path) -> None:
+    """An error on every rank if any rank's loss terms since the last log are NaN or inf (one all-reduce, one wait)."""
+    bad = all_reduce_sum((~torch.isfinite(terms["loss"])).double())
+    if bad.item() > 0:
+        last = latest_tag(ckpt_dir)
+        where = f"the last good checkpoint is {ckpt_dir / last}" if last else "no checkpoint was written yet"
+        raise MptError(f"non-finite loss at step {step} (loss terms summed since the last logged step: "
+                       f"{ {k: float(v) for k, v in terms.items()} }); stopping before it reaches the weights; "
+                       f"{where}. Lower train.lr or check the input data.")  # fmt: skip
+
+
+def _mean_over_ranks(terms: dict[str, torch.Tensor], dist: DistInfo) -> dict[str, float]:
     """Loss terms averaged over ranks: the logged loss is the global batch's, not rank 0's share of it."""
-    if dist.world_size == 1:
-        return terms
     names = sorted(terms)
-    values = torch.tensor([terms[k] for k in names], dtype=torch.float64, device=dist.device)
-    return dict(zip(names, (all_reduce_sum(values) / dist.world_size).tolist(), strict=True))
+    values = torch.stack([terms[k].to(torch.float64) for k in names])
+    if dist.world_size > 1:
+        values = all_reduce_sum(values) / dist.world_size
+    return dict(zip(names, values.tolist(), strict=True))
 
 
 def setup_engine(cfg: DictConfig, dist: DistInfo, model: torch.nn.Module, total_steps: int
@@ -91,6 +111,12 @@ def setup_engine(cfg: DictConfig, dist: DistInfo, model: torch.nn.Module, total_
     _check_precision(ds_config, dist.device)
     optimizer = torch.optim.Adam(_param_groups(model), lr=cfg.train.lr, weight_decay=cfg.train.weight_decay,
                                  fused=dist.device.type == "cuda")  # fmt: skip
+    batchnorm_stats_in_fp32(model)  # bf16 / fp16 configs keep the statistics fp32 (configs/deepspeed/bf16.yaml)
+    use_tf32_for_the_model(dist.device, cfg.train.tf32)
+    if dist.device.type == "cuda" and hasattr(model, "check_inputs"):
+        # The model's NaN check of its inputs waits for the GPU at every forward; the trainer's check of the loss
+        # (once per optimizer step) catches what it would. On the CPU the check costs no wait and stays.
+        model.check_inputs = False
     model.to(dist.device)
     engine, _, _, scheduler = deepspeed.initialize(model=model, optimizer=optimizer, config=ds_config)
     if scheduler is not None and scheduler.last_batch_iteration < 0:
@@ -129,38 +155,37 @@ def train(cfg: DictConfig, dist: DistInfo, model: torch.nn.Module, task: TrainTa
     samples_per_step = tc.micro_batch * tc.grad_accum * dist.world_size
     metrics: dict[str, float] = {}
     t_last, steps_since = time.perf_counter(), 0
+    terms: dict[str, torch.Tensor] | None = None  # loss terms summed on the device since the last logged step
     try:
         if tc.val_at_start and start == 0:
             _validate(engine, task, logger, 0, total)
         for step in range(start, total):
             engine.train()
             lr = engine.get_lr()[0]  # this optimizer step's (the scheduler moves it after the step)
-            terms: dict[str, float] = {}
             for a in range(tc.grad_accum):
                 micro = step * tc.grad_accum + a
                 torch.manual_seed(step_seed(cfg.seed, micro, dist.rank))
                 gen = torch.Generator(device=dist.device).manual_seed(step_seed(cfg.seed + 1, micro, dist.rank))
                 out = task.train_loss(engine, micro, gen)
-                finite = torch.isfinite(out["loss"].detach()).float()
-                if all_reduce_sum(1.0 - finite).item() > 0:
-                    last = latest_tag(ckpt_dir)
-                    where = f"the last good checkpoint is {ckpt_dir / last}" if last else "no checkpoint was written yet"
-                    raise MptError(f"non-finite loss at step {step} ({ {k: float(v.detach()) for k, v in out.items()} }); "
-                                   f"stopping before it reaches the weights; {where}. Lower train.lr or check the "
-                                   "input data.")  # fmt: skip
+                terms = _accumulate(terms, out, tc.grad_accum)  # on the device: no wait for the GPU here
+                if a == tc.grad_accum - 1:
+                    # Before the step that applies the gradients: one wait for the GPU per optimizer step, not one
+                    # per micro-step or loss term. A non-finite micro-step leaves a non-finite sum.
+                    _stop_if_not_finite(terms, step, ckpt_dir)
                 engine.backward(out["loss"])
                 engine.step()
-                for k, v in out.items():
-                    terms[k] = terms.get(k, 0.0) + float(v.detach()) / tc.grad_accum
             steps_since += 1
             done = step + 1
             if done % tc.log_every == 0 or done == total or done == start + 1:  # the same steps on every rank
-                terms = _mean_over_ranks(terms, dist)
+                means = _mean_over_ranks({k: v / steps_since for k, v in terms.items()}, dist)
+                terms = None
                 now = time.perf_counter()
                 rate = steps_since * samples_per_step / max(now - t_last, 1e-9)
                 t_last, steps_since = now, 0
-                logger.log(done, {**terms, "lr": lr, "samples_per_s": rate}, kind=log_prefix)
-                logger.progress(1, {"loss": terms["loss"], "lr": lr, "samples/s": rate})
+                peak = peak_memory_gib(dist.device)
+                extra = {} if peak is None else {"peak_gpu_memory_gib": peak}
+                logger.log(done, {**means, "lr": lr, "samples_per_s": rate, **extra}, kind=log_prefix)
+                logger.progress(1, {"loss": means["loss"], "lr": lr, "samples/s": rate})
             else:
                 logger.progress(1)
             if done % tc.val_every == 0 or done == total:
@@ -174,6 +199,7 @@ def train(cfg: DictConfig, dist: DistInfo, model: torch.nn.Module, task: TrainTa
     finally:
         logger.close()
     average_batchnorm_statistics(engine.module)
+    state = master_state_dict(engine)  # every rank: assembling ZeRO's fp32 partitions is a collective
     if dist.is_main:
-        export_model(engine.module, cfg, run_dir)
+        export_model(engine.module, cfg, run_dir, state)
     return {"metrics": metrics, "steps": total, "run_dir": str(run_dir)}

@@ -160,21 +160,22 @@ def _check_batch(batch: dict[str, torch.Tensor], device: torch.device) -> dict[s
     for key in ("pose", "trans"):
         if key not in batch:
             raise KeyError(f"synthesis batch lacks {key!r}; {hint}")
-    pose = torch.as_tensor(batch["pose"], device=device, dtype=torch.float32)
+    pose = torch.as_tensor(batch["pose"])  # its batch size only
     b = pose.shape[0] if pose.dim() == 2 else -1
     want = {"pose": (b, 72), "trans": (b, 3), "betas": (b, None), "gender": (b,)}
     out = {}
     for key, shape in want.items():
         if key not in batch or batch[key] is None:
             continue
-        value = torch.as_tensor(batch[key], device=device)
+        # Checked where the batch is: a motion-cache batch comes from the CPU, so the check waits for no GPU.
+        value = torch.as_tensor(batch[key])
         value = value.long() if key == "gender" else value.float()
         if value.dim() != len(shape) or any(s is not None and s != d for s, d in zip(shape, value.shape)):
             raise ValueError(f"synthesis batch[{key!r}] has shape {tuple(value.shape)}; {hint}")
         if value.is_floating_point() and not bool(torch.isfinite(value).all()):
             rows = torch.nonzero(~torch.isfinite(value).reshape(b, -1).all(dim=1)).flatten().tolist()
             raise ValueError(f"synthesis batch[{key!r}] has NaN/inf in samples {rows[:10]}; rebuild the motion cache")
-        out[key] = value
+        out[key] = value.to(device, non_blocking=True)
     return out
 
 

@@ -86,3 +86,22 @@ def test_faces_template_and_parents_come_from_the_file(data):
     assert layer.parents[0] == -1 and layer.parents[1:].tolist() == data["kintree_table"][0, 1:].tolist()
     with pytest.raises(ValueError, match="num_betas=16"):
         SmplSkinning(data, num_betas=16)
+
+
+def test_the_kinematic_loop_reads_parents_from_the_host(data, monkeypatch):
+    """smplx's loop over the 23 joints indexes a Python list with ``parents[i]``: each index must be a host int, not
+    a scalar read back from the model's device (on a GPU, 23 waits per forward). Same vertices as smplx."""
+    seen = []
+    real = skinning.batch_rigid_transform
+
+    def spy(rot, joints, parents, dtype=torch.float32):
+        seen.extend(type(parents[i]) for i in range(1, parents.shape[0]))
+        assert torch.is_tensor(parents[1:])  # the gather of parent joints stays one tensor op on the device
+        return real(rot, joints, parents, dtype=dtype)
+
+    monkeypatch.setattr(skinning, "batch_rigid_transform", spy)
+    pose, betas, transl = random_inputs(4, 1)
+    verts, _ = SmplSkinning(data)(pose, betas, transl)
+    assert seen == [int] * 23
+    ref = smplx_layer(data)(body_pose=pose[:, 3:], global_orient=pose[:, :3], betas=betas, transl=transl).vertices
+    torch.testing.assert_close(verts, ref, rtol=0, atol=1e-5)

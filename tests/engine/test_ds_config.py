@@ -47,7 +47,12 @@ def test_batch_sizes_and_linear_schedule():
 
 def test_deepspeed_group_reaches_ds_config():
     ds = build_ds_config(compose_config("pretrain", ["deepspeed=bf16"]), world_size=1, total_steps=10)
-    assert ds["bf16"]["enabled"] is True and ds["zero_optimization"]["stage"] == 0
+    # ZeRO 1: DeepSpeed 0.19 accumulates bf16 gradients in fp32 only there (tests/engine/test_precision.py)
+    assert ds["bf16"]["enabled"] is True and ds["zero_optimization"]["stage"] == 1
+    assert ds["data_types"]["grad_accum_dtype"] == ds["communication_data_type"] == "fp32"
+    fp16 = build_ds_config(compose_config("pretrain", ["deepspeed=fp16"]), world_size=1, total_steps=10)["fp16"]
+    # dynamic loss scale from 2^8: METRO's 1000 / 100 loss weights overflow fp16 at DeepSpeed's 2^16
+    assert fp16["loss_scale"] == 0 and fp16["initial_scale_power"] == 8
     ds = build_ds_config(compose_config("pretrain", ["deepspeed=zero2", "+deepspeed.wall_clock_breakdown=true"]),
                          world_size=1, total_steps=10)  # fmt: skip
     assert ds["zero_optimization"]["stage"] == 2 and ds["wall_clock_breakdown"] is True

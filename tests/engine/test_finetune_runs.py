@@ -15,7 +15,7 @@ from mpt.config import compose_config
 from tests.helpers import weights_at_training_start
 
 FINETUNE = ["model=tiny", "input=heatmap56", "backbone=higherhrnet_w32", "data=demo_mixed", "train.micro_batch=2",
-            "train.val_every=100", "train.max_val_samples=2", "train.log_every=1", "device=cpu"]  # fmt: skip
+            "train.val_every=100", "train.max_val_samples=2", "train.log_every=1", "train.num_workers=1", "device=cpu"]  # fmt: skip
 
 
 def _finetune_cfg(demo_assets, demo_tsv, cache: Path, out: Path, *extra: str):

@@ -62,3 +62,17 @@ def test_finetuning_epochs_hold_whole_optimizer_steps():
     assert epochs == [{0}, {0}, {1}, {1}]
     resumed = next(iter(_StepBatches(sampler, micro_batch=4, start=2, grad_accum=2)))
     assert resumed == [(int(r), 1) for r in sampler.epoch_indices(1)[:4]]
+
+
+def test_finetuning_batches_shuffle_each_epoch_once(monkeypatch):
+    """The epoch's shuffled stream is built once per epoch, not once per micro-batch (at METRO's scale, a stream of
+    millions of rows per step), and the batches are still the stream's consecutive slices."""
+    sampler = WeightedMixSampler([10, 6], seed=3)  # 16 rows: 4 micro-batches of 4 per epoch
+    built = []
+    real = sampler.epoch_indices
+    monkeypatch.setattr(sampler, "epoch_indices", lambda epoch: built.append(epoch) or real(epoch))
+    batches = iter(_StepBatches(sampler, micro_batch=4, start=2))
+    got = [next(batches) for _ in range(10)]  # micro-steps 2..11: the end of epoch 0, epochs 1 and 2
+    assert built == [0, 1, 2]
+    expected = [(int(r), e) for e in range(3) for r in real(e)][8:48]
+    assert [pair for batch in got for pair in batch] == expected

@@ -4,6 +4,8 @@ start, and gradient accumulation against a larger micro-batch with the learning 
 from __future__ import annotations
 
 import shutil
+import sys
+from pathlib import Path
 
 import pytest
 import torch
@@ -91,3 +93,27 @@ def test_accumulation_matches_a_larger_micro_batch_and_the_lr_moves_per_optimize
     assert seen[0] == pytest.approx(want) and seen[1] == pytest.approx([x for x in want for _ in range(2)])
     torch.manual_seed(0)
     assert (models[0].weight - torch.nn.Linear(3, 1).weight).abs().min() > 1e-3  # it did train
+
+
+def test_the_trainer_waits_for_the_device_once_per_optimizer_step(tmp_path, cpu_world, monkeypatch):
+    """On a GPU each ``.item()`` / ``float()`` of a tensor waits for the device. The trainer reads one number per
+    optimizer step (the NaN guard, before the step applies the gradients), not one per micro-step or loss term; the
+    loss terms stay on the device until a logged step reads them all at once."""
+    calls = []
+    trainer_file = str(Path("mpt", "engine", "trainer.py"))
+    for name in ("item", "__float__", "tolist"):
+        real = getattr(torch.Tensor, name)
+
+        def spy(self, *args, _real=real, _name=name, **kwargs):
+            if sys._getframe(1).f_code.co_filename.endswith(trainer_file):
+                calls.append(_name)
+            return _real(self, *args, **kwargs)
+
+        monkeypatch.setattr(torch.Tensor, name, spy)
+    cfg = trainer_cfg(tmp_path, 8, "train.grad_accum=2", "train.log_every=4", "train.ckpt_every=100")
+    train(cfg, cpu_world, torch.nn.Linear(3, 1), LinearTask())
+    monkeypatch.undo()
+    assert calls.count("item") == 8  # 8 optimizer steps of 2 micro-steps
+    assert calls.count("__float__") == 0
+    assert calls.count("tolist") == 3  # logged steps 1, 4 and 8
+    assert [r["step"] for r in logged(tmp_path)] == [1, 4, 8]
