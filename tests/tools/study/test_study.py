@@ -148,7 +148,7 @@ def test_plot_is_written(tmp_path):
     # matplotlib's tab colours (RGB) of the protocols: each protocol's bars are drawn in its colour, and only there
     for name, rgb in {"pose": (31, 119, 180), "oracle": (255, 127, 14), "val": (44, 160, 44),
                       "finetuned": (214, 39, 40)}.items():  # fmt: skip
-        def pixels(img: np.ndarray) -> int:
+        def pixels(img: np.ndarray, rgb: tuple[int, int, int] = rgb) -> int:
             return int((np.abs(img[..., ::-1].astype(int) - rgb).max(axis=-1) <= 8).sum())
 
         assert pixels(image) > 50 and pixels(empty) == 0, (name, pixels(image), pixels(empty))
