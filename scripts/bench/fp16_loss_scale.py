@@ -2,8 +2,8 @@
 
     python scripts/bench/fp16_loss_scale.py --assets DEMO [--model mpt] [--batch 8]
 
-DEMO: a folder of tools/make_demo_assets.py with its motion cache in DEMO/amass_cache (gpu.sh and scripts/demo.sh
-make both). One synthesised training batch through the freshly initialised model, loss and backward in fp32; prints
+DEMO: a folder written by `python -m tools.standin.make_assets`, with its motion cache in DEMO/amass_cache
+(gpu.sh and scripts/demo.sh make both). One synthesised training batch through the freshly initialised model, loss and backward in fp32; prints
 the largest |gradient| of any parameter and of the model's outputs, and 65504 (fp16's largest value) divided by it:
 the largest scale whose scaled gradients do not overflow (configs/deepspeed/fp16.yaml's initial_scale_power).
 """
