@@ -3,9 +3,10 @@
     python scripts/bench/fp16_loss_scale.py --assets DEMO [--model mpt] [--batch 8]
 
 DEMO: a folder written by `python -m tools.standin.make_assets`, with its motion cache in DEMO/amass_cache
-(gpu.sh and scripts/demo.sh make both). One synthesised training batch through the freshly initialised model, loss and backward in fp32; prints
-the largest |gradient| of any parameter and of the model's outputs, and 65504 (fp16's largest value) divided by it:
-the largest scale whose scaled gradients do not overflow (configs/deepspeed/fp16.yaml's initial_scale_power).
+(gpu.sh and scripts/demo.sh make both). One synthesised training batch (gpu_checks.fresh_model_and_batch) through
+the freshly initialised model, loss and backward in fp32; prints the largest |gradient| of any parameter and of
+the model's outputs, and 65504 (fp16's largest value) divided by it: the largest
+scale whose scaled gradients do not overflow (configs/deepspeed/fp16.yaml's initial_scale_power).
 """
 
 from __future__ import annotations
@@ -13,13 +14,12 @@ from __future__ import annotations
 import argparse
 import math
 
-import numpy as np
 import torch
+from gpu_checks import fresh_model_and_batch  # this script's folder, on sys.path when run as a script
 
 from mpt.config import compose_config
-from mpt.data.motion_cache import MotionCache
-from mpt.engine.builders import build_body_model, build_cameras, build_model, build_synthesizer, loss_weights
-from mpt.engine.targets import VertexDownsampler, mesh_predictions, synthesis_targets
+from mpt.engine.builders import loss_weights
+from mpt.engine.targets import mesh_predictions
 from mpt.losses import mesh_losses
 
 FP16_MAX = 65504.0
@@ -35,13 +35,7 @@ def main() -> None:
     cfg = compose_config("pretrain", [f"paths.data_root={args.assets}", f"paths.motion_cache={args.assets}/amass_cache",
                                       f"paths.cache={args.assets}/cache", f"model={args.model}", f"input={args.input}",
                                       f"train.micro_batch={args.batch}", "device=cpu"])  # fmt: skip
-    body = build_body_model(cfg, genders_from_cache=True)
-    model, levels = build_model(cfg, body)
-    synth = build_synthesizer(cfg, body, build_cameras(cfg))
-    with torch.no_grad():
-        batch = MotionCache(cfg.data.cache, "train").batch(np.arange(args.batch))
-        syn = synth(batch, generator=torch.Generator().manual_seed(0), train=True)
-        target = synthesis_targets(syn, VertexDownsampler(levels))
+    body, model, syn, target = fresh_model_and_batch(cfg, args.batch)
     model.train()
     out = model(syn["inputs"])
     outputs: list[float] = []

@@ -55,7 +55,7 @@ BATCH_GRAD_COSINE = 0.999
 # bf16 keeps 8 significant bits in the forward and backward: the CPU suite measures 1.7e-2 relative after 4 steps
 # of the tiny model (tests/engine/test_precision_runs.py); over 20 Adam steps the two runs drift further apart.
 BF16_RTOL = 0.10
-# fp16 keeps 11 bits, but DeepSpeed's dynamic loss scale starts at 2^16 and skips the steps whose gradients
+# fp16 keeps 11 bits, but DeepSpeed's dynamic loss scale starts at 2^8 (configs/deepspeed/fp16.yaml) and skips the steps whose gradients
 # overflow until the scale fits, so the fp16 run takes fewer optimizer steps than the fp32 one.
 FP16_RTOL = 0.25
 RESUME_ATOL = 1e-3  # weights after the resumed half: atomics in CUDA backward kernels reorder float sums
@@ -150,26 +150,36 @@ def _pretrain(args: argparse.Namespace, group: str, out: Path, *extra: str, fres
         torch.cuda.empty_cache()
 
 
+def fresh_model_and_batch(cfg, size: int) -> tuple[torch.nn.Module, torch.nn.Module, dict, dict]:
+    """(body, freshly initialised model, one synthesised training batch, its targets), all on the CPU: the batch is
+    the motion cache's first ``size`` bodies with a fixed generator, so every caller sees the same one."""
+    from mpt.data.motion_cache import MotionCache
+    from mpt.engine.builders import build_body_model, build_cameras, build_model, build_synthesizer
+    from mpt.engine.targets import VertexDownsampler, synthesis_targets
+
+    body = build_body_model(cfg, genders_from_cache=True)
+    model, levels = build_model(cfg, body)
+    synth = build_synthesizer(cfg, body, build_cameras(cfg))
+    with torch.no_grad():
+        batch = MotionCache(cfg.data.cache, "train").batch(np.arange(size))
+        syn = synth(batch, generator=torch.Generator().manual_seed(0), train=True)
+        target = synthesis_targets(syn, VertexDownsampler(levels))
+    return body, model, syn, target
+
+
 def _batch_loss(args: argparse.Namespace) -> dict[str, tuple[float, torch.Tensor]]:
     """Loss and flattened gradient of the model on one synthesised training batch, on the CPU and on the device:
     the same initial weights (build_model seeds them), the same batch (synthesised once on the CPU), eval mode
     (no random masking or dropout, BatchNorm's initial statistics), TF32 on the device as training sets it."""
     import copy
 
-    from mpt.data.motion_cache import MotionCache
-    from mpt.engine.builders import build_body_model, build_cameras, build_model, build_synthesizer, loss_weights
+    from mpt.engine.builders import loss_weights
     from mpt.engine.precision import use_tf32_for_the_model
-    from mpt.engine.targets import VertexDownsampler, mesh_predictions, synthesis_targets
+    from mpt.engine.targets import mesh_predictions
     from mpt.losses import mesh_losses
 
     cfg = _cfg(args)
-    body = build_body_model(cfg, genders_from_cache=True)
-    model, levels = build_model(cfg, body)
-    synth = build_synthesizer(cfg, body, build_cameras(cfg))
-    with torch.no_grad():
-        batch = MotionCache(cfg.data.cache, "train").batch(np.arange(args.batch))
-        syn = synth(batch, generator=torch.Generator().manual_seed(0), train=True)
-        target = synthesis_targets(syn, VertexDownsampler(levels))
+    body, model, syn, target = fresh_model_and_batch(cfg, args.batch)
     out = {}
     for device in dict.fromkeys(("cpu", args.device)):
         dev = torch.device(device)
