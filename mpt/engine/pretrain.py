@@ -28,7 +28,7 @@ from mpt.engine.builders import (
 )
 from mpt.engine.distributed import DistInfo, all_reduce_sum, setup_distributed
 from mpt.engine.precision import exact_fp32
-from mpt.engine.sampling import EpochSampler
+from mpt.engine.sampling import EpochSampler, evenly_spread
 from mpt.engine.targets import VertexDownsampler, mesh_predictions, synthesis_targets
 from mpt.engine.trainer import train
 from mpt.errors import MptError
@@ -50,10 +50,7 @@ class PretrainTask:
         self.num_train_samples = len(train_cache)
         self.sampler = EpochSampler(len(train_cache), cfg.train.micro_batch, dist.world_size, dist.rank, cfg.seed,
                                     cfg.train.grad_accum)  # fmt: skip
-        n_val = len(val_cache) if cfg.train.max_val_samples is None else min(len(val_cache),
-                                                                             cfg.train.max_val_samples)  # fmt: skip
-        # A capped validation set is spread evenly over the split (its rows are grouped by sequence).
-        self.val_indices = np.unique(np.linspace(0, len(val_cache) - 1, n_val).round().astype(np.int64))
+        self.val_indices = evenly_spread(len(val_cache), cfg.train.max_val_samples)
         self.dtype = torch.float32
         self._maps: torch.Tensor | None = None
 

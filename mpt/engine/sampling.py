@@ -39,3 +39,11 @@ class EpochSampler:
         epoch, pos = divmod(micro_step, self.steps_per_epoch)
         start = pos * self.window + self.rank * self.micro_batch
         return self.permutation(epoch)[start : start + self.micro_batch]
+
+
+def evenly_spread(length: int, count: int | None) -> np.ndarray:
+    """Sorted, distinct int64 indices of ``count`` rows spread evenly over ``range(length)`` (all of them when
+    ``count`` is None or not smaller): a capped validation set then covers the whole split, whose rows are grouped
+    by sequence."""
+    n = length if count is None else min(length, count)
+    return np.unique(np.linspace(0, length - 1, n).round().astype(np.int64))

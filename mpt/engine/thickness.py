@@ -14,7 +14,6 @@ from __future__ import annotations
 
 from typing import Any
 
-import numpy as np
 import torch
 from omegaconf import DictConfig
 from torch import Tensor
@@ -28,6 +27,7 @@ from mpt.engine.builders import (
     model_config,
 )
 from mpt.engine.checkpoint import load_exported
+from mpt.engine.sampling import evenly_spread
 
 __all__ = ["mesh_thickness", "principal_extents"]
 
@@ -67,8 +67,7 @@ def mesh_thickness(cfg: DictConfig, checkpoint: str, max_samples: int | None = 1
     load_export_into(model, export, "measure a pre-training export with the config it was trained with")
     model.eval()
     synth = build_synthesizer(mcfg, body, build_val_cameras(mcfg).to(device))
-    n = len(cache) if max_samples is None else min(len(cache), max_samples)
-    indices = np.unique(np.linspace(0, len(cache) - 1, n).round().astype(np.int64))
+    indices = evenly_spread(len(cache), max_samples)  # the rows pre-training's validation picks
     pred_sum, gt_sum = torch.zeros(3, dtype=torch.float64), torch.zeros(3, dtype=torch.float64)
     for start in range(0, len(indices), batch):
         idx = indices[start : start + batch]

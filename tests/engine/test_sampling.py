@@ -76,3 +76,13 @@ def test_finetuning_batches_shuffle_each_epoch_once(monkeypatch):
     assert built == [0, 1, 2]
     expected = [(int(r), e) for e in range(3) for r in real(e)][8:48]
     assert [pair for batch in got for pair in batch] == expected
+
+
+def test_a_capped_validation_set_is_spread_over_the_whole_split():
+    """By hand: 4 of 10 rows are 0, 3, 6, 9 (both ends, equal steps); no cap, or a cap above the size, is every row."""
+    from mpt.engine.sampling import evenly_spread
+
+    assert evenly_spread(10, 4).tolist() == [0, 3, 6, 9]
+    assert evenly_spread(7, 3).tolist() == [0, 3, 6]
+    assert evenly_spread(5, None).tolist() == [0, 1, 2, 3, 4] == evenly_spread(5, 50).tolist()
+    assert evenly_spread(10, 4).dtype == np.int64
