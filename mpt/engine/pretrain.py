@@ -4,7 +4,8 @@ Each micro-batch: rows of the motion cache -> SMPL on the training device -> a v
 COCO-17 heatmaps (or a person mask) of the person crop -> model -> METRO's losses against the mesh, joints and 2D
 joints of that view. Validation poses held-out motions and reports MPJPE / PA-MPJPE (mm) of the 14 evaluation joints
 regressed from the predicted mesh, filmed by the Human3.6M S1 cameras ``cameras.val_indices`` whatever views train
-(so that the views ablation compares runs over the same cameras).
+(so that the views ablation compares runs over the same cameras), and the predicted meshes' thickness against the
+ground truth's (mpt.engine.thickness: a run stopped too early predicts flat meshes that MPJPE hardly shows).
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ from mpt.engine.distributed import DistInfo, all_reduce_sum, setup_distributed
 from mpt.engine.precision import exact_fp32
 from mpt.engine.sampling import EpochSampler, evenly_spread
 from mpt.engine.targets import VertexDownsampler, mesh_predictions, synthesis_targets
+from mpt.engine.thickness import principal_extents
 from mpt.engine.trainer import train
 from mpt.errors import MptError
 from mpt.losses import mesh_losses
@@ -83,10 +85,13 @@ class PretrainTask:
     def validate(self, engine: Any) -> dict[str, float]:
         """MPJPE / PA-MPJPE (mm) of mesh-regressed J14 joints on held-out motions; validation camera i % n for the
         cache row i. With several validation cameras also per camera (``mpjpe_<camera id>``, ``pa_mpjpe_<camera
-        id>``): how a model trained on some views does on each of the others."""
+        id>``): how a model trained on some views does on each of the others. ``thickness_mm``: the mean smallest
+        principal extent of the predicted meshes (mm), ``thickness_ratio``: that over the ground-truth meshes' own
+        (mpt.engine.thickness; about 1 for a body with depth, near 0 for a flat one)."""
         mb, world, rank = self.cfg.train.micro_batch, self.dist.world_size, self.dist.rank
         n_views = self.val_synth.n_cameras
         sums = torch.zeros(n_views, 3, dtype=torch.float64, device=self.dist.device)  # per camera: mpjpe, pa, count
+        depth = torch.zeros(2, dtype=torch.float64, device=self.dist.device)  # smallest extents: predicted, truth
         for start in range(rank * mb, len(self.val_indices), mb * world):
             idx = self.val_indices[start : start + mb]
             cams = torch.as_tensor(idx % n_views, device=self.dist.device)
@@ -95,12 +100,16 @@ class PretrainTask:
             pred = engine(syn["inputs"].to(self.dtype))
             with exact_fp32():
                 errors = h36m_p2_errors(pred["vertices"].float(), syn["joints3d"], self.body.h36m_regressor)
+                extents = principal_extents(torch.stack([pred["vertices"].float(), syn["vertices"]]).flatten(0, 1))
             rows = torch.stack([errors["mpjpe"], errors["pa_mpjpe"], torch.ones_like(errors["mpjpe"])], dim=1)
             sums.index_add_(0, cams, rows.double())
-        sums = all_reduce_sum(sums)
+            depth += extents[:, 2].double().view(2, -1).sum(dim=1)
+        sums, depth = all_reduce_sum(sums), all_reduce_sum(depth)
         total = sums.sum(dim=0)
         count = max(total[2].item(), 1.0)
-        out = {"mpjpe": total[0].item() / count, "pa_mpjpe": total[1].item() / count}
+        out = {"mpjpe": total[0].item() / count, "pa_mpjpe": total[1].item() / count,
+               "thickness_mm": depth[0].item() * 1000 / count,
+               "thickness_ratio": depth[0].item() / max(depth[1].item(), 1e-12)}  # fmt: skip
         if n_views > 1:
             for name, (mpjpe, pa_mpjpe, n) in zip(self.val_synth.cameras.names, sums.tolist(), strict=True):
                 if n > 0:

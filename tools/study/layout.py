@@ -1,5 +1,6 @@
-"""Where the study keeps everything under ``--out``, and what it records about itself: the markers of finished
-tasks, the commit it ran from, the wall and CPU seconds of a block."""
+"""Where the study keeps everything: its working files under ``--out`` and its result files under ``--results``
+(in the repository, committed as they land); what it records about itself: the markers of finished tasks, the
+commit it ran from, the wall and CPU seconds of a block."""
 
 from __future__ import annotations
 
@@ -24,9 +25,12 @@ DATA_TASKS = ("corpus", "images", "pose_network", "pose_maps")
 
 @dataclass(frozen=True)
 class Layout:
-    """Where the study keeps everything under ``--out``."""
+    """Where the study keeps everything: working files (data, runs, logs, markers) under ``out``; the result files
+    the report is written from under ``store`` (``<--results>/study``: one JSON file per unit in ``runs/``, per
+    pilot run in ``pilot/``), small enough to commit as each lands, so that a new checkout loses nothing."""
 
     out: Path
+    store: Path
 
     @property
     def data(self) -> Path:  # paths.data_root of every run
@@ -34,7 +38,11 @@ class Layout:
 
     @property
     def results(self) -> Path:
-        return self.out / "results"
+        return self.store / "runs"
+
+    @property
+    def pilot(self) -> Path:
+        return self.store / "pilot"
 
     @property
     def pose_maps(self) -> Path:
@@ -86,6 +94,18 @@ def git_commit() -> str:
     return head + ("+dirty" if dirty else "")
 
 
+def commit_files(paths: Sequence[Path], message: str) -> str | None:
+    """Commit ``paths`` (and nothing else) to the checkout's current branch; None when done, else why not (the study
+    goes on: its result files stay on disk)."""
+    try:
+        subprocess.run(["git", "add", "--", *map(str, paths)], cwd=REPO, capture_output=True, text=True, check=True)
+        subprocess.run(["git", "commit", "-q", "-m", message, "--", *map(str, paths)], cwd=REPO, capture_output=True,
+                       text=True, check=True)  # fmt: skip
+    except (OSError, subprocess.CalledProcessError) as exc:
+        return str(getattr(exc, "stderr", "") or exc).strip()
+    return None
+
+
 def _unit(name: str) -> Unit:
     run_key, seed = name.rsplit("_s", 1)
     return Unit(RUN_BY_KEY[run_key], int(seed))
@@ -96,6 +116,8 @@ def marker(layout: Layout, task: str) -> Path:
     kind, _, name = task.partition(":")
     if kind == "eval":
         return layout.result(_unit(name))
+    if kind == "pilot":
+        return layout.pilot / f"{name}.json"
     return layout.out / "done" / f"{task.replace(':', '-')}.json"
 
 

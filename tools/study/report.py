@@ -16,8 +16,8 @@ from pathlib import Path
 from typing import Any
 
 from mpt.atomic import atomic_path, write_text_atomic
-from tools.study.data import pose_keypoints_file
-from tools.study.layout import Layout, data_timing, git_commit
+from tools.study.data import stand_in_file
+from tools.study.layout import README_IN_REPO, REPO, Layout, data_timing, git_commit
 from tools.study.protocol import (
     CRITERION,
     PROTOCOL_NAMES,
@@ -323,11 +323,16 @@ def update_readme(readme: Path, text: str) -> bool:
     return True
 
 
+def report_files(layout: Layout) -> list[Path]:
+    """What :func:`write_report` writes into the repository: study.md, study.png and the README (headline)."""
+    return [layout.store.parent / "study.md", layout.store.parent / "study.png", REPO / README_IN_REPO]
+
+
 def write_report(layout: Layout, protocol: Protocol, results_dir: Path, invocation: str,
                  readme: Path | None = None) -> Sequence[Path]:  # fmt: skip
     """study.md and study.png into ``results_dir`` from ``layout``'s stored results (and the README headline)."""
     results = Results(layout.results, protocol)
-    pose_file = pose_keypoints_file(layout)
+    pose_file = stand_in_file(layout)
     pose = json.loads(pose_file.read_text(encoding="utf-8")) if pose_file.is_file() else None
     md = report_markdown(results, invocation, git_commit(), data_timing(layout), pose)
     md = write_text_atomic(results_dir / "study.md", md)

@@ -45,7 +45,7 @@ import shutil
 import sys
 import time
 import traceback
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -59,11 +59,12 @@ from tools.study.layout import (
     Layout,
     _unit,
     command,
+    commit_files,
     git_commit,
     marker,
     timed,
 )
-from tools.study.protocol import Protocol, Unit, protocol_for, units
+from tools.study.protocol import Protocol, Run, Unit, protocol_for, units
 
 CKPT_EVERY = 1000  # a training checkpoints every this many steps and at its end (only long runs resume mid-way)
 
@@ -101,21 +102,33 @@ def common_overrides(layout: Layout, p: Protocol, out_dir: Path) -> list[str]:
     return [f"paths.data_root={layout.data}", f"paths.output_dir={out_dir}", f"device={p.device}"]
 
 
-def train_overrides(unit: Unit, layout: Layout, p: Protocol) -> list[str]:
-    """The mpt-pretrain / mpt-finetune command line of a unit (after the command name)."""
+def input_overrides(run: Run, p: Protocol) -> list[str]:
+    """The study's input of a run: maps of side p.map_side(run) (heatmaps: Gaussian sigma = side / 28 px, as the
+    paper's 8 px at 224) of the p.crop_size person crop that every image step reads."""
+    side = p.map_side(run)
+    kind = "mask" if run.experiment.endswith("_mask") else "heatmap"
+    sigma = [] if kind == "mask" else [f"input.sigma={side / 28:g}"]
+    return [f"input.size={side}", *sigma, f"input.crop_size={p.crop_size}"]
+
+
+def train_overrides(unit: Unit, layout: Layout, p: Protocol, val_every: int | None = None,
+                    out_dir: Path | None = None) -> list[str]:  # fmt: skip
+    """The mpt-pretrain / mpt-finetune command line of a unit (after the command name); ``val_every``: validate
+    this often (default: at the end only); ``out_dir``: its run folder (default: the unit's)."""
     run = unit.run
     pre = run.stage == "pretrain"
     steps, batch, lr = (p.pre_steps, p.pre_batch, p.pre_lr) if pre else (p.ft_steps, p.ft_batch, p.ft_lr)
-    args = [f"experiment={run.experiment}", *p.model, *run.overrides, f"seed={unit.seed}",
+    args = [f"experiment={run.experiment}", *p.model, *input_overrides(run, p), *run.overrides, f"seed={unit.seed}",
             f"train.max_steps={steps}", f"train.micro_batch={batch}", f"train.lr={lr}", "train.epochs=1000",
-            f"train.val_every={steps}", f"train.ckpt_every={min(steps, CKPT_EVERY)}",
+            f"train.val_every={val_every or steps}", f"train.ckpt_every={min(steps, CKPT_EVERY)}",
             f"train.log_every={max(1, steps // 10)}", "train.resume=true"]  # fmt: skip
     if pre:
         args.append(f"train.max_val_samples={p.val_samples}")
     else:
         init = layout.run_dir(unit.needs) if unit.needs else "null"
-        args += [*pose_backbone(), "data=demo_mixed", "data.val=null", f"train.init_from={init}"]
-    return [*args, *common_overrides(layout, p, layout.run_dir(unit.name))]
+        args += [*pose_backbone(), "data=demo_mixed", "data.val=null", f"train.init_from={init}",
+                 "train.num_workers=1"]  # fmt: skip
+    return [*args, *common_overrides(layout, p, out_dir or layout.run_dir(unit.name))]
 
 
 def eval_overrides(unit: Unit, layout: Layout, p: Protocol, out_dir: Path) -> list[str]:
@@ -123,12 +136,12 @@ def eval_overrides(unit: Unit, layout: Layout, p: Protocol, out_dir: Path) -> li
     return [f"checkpoint={layout.run_dir(unit.name)}", *common_overrides(layout, p, out_dir)]
 
 
-def train_unit(unit: Unit, layout: Layout, p: Protocol) -> dict[str, Any]:
-    """Train one unit into its run folder; what its evaluation needs to know (command, steps, final validation,
-    timing)."""
+def train_unit(unit: Unit, layout: Layout, p: Protocol, overrides: list[str] | None = None) -> dict[str, Any]:
+    """Train one unit into its run folder (or as ``overrides`` say); what its evaluation needs to know (command,
+    steps, final validation, timing)."""
     from mpt.config import compose_config
 
-    overrides = train_overrides(unit, layout, p)
+    overrides = overrides or train_overrides(unit, layout, p)
     timing: dict[str, dict[str, float]] = {}
     with timed(timing, "train"):
         if unit.run.stage == "pretrain":
@@ -189,6 +202,28 @@ def evaluate_unit(unit: Unit, layout: Layout, p: Protocol, trained: dict[str, An
 # Tasks
 
 
+def pilot_tasks() -> dict[str, tuple[str, ...]]:
+    """The pilot (tools/study/pilot.py): the motion corpus, then one task per pilot run."""
+    from tools.study.pilot import PILOT
+
+    return {"corpus": (), **{f"pilot:{r.name}": ("corpus",) for r in PILOT}}
+
+
+def run_pilot(name: str, layout: Layout, p: Protocol) -> None:
+    """Train one pilot run, validating as the pilot does, and write its curve (the task's marker)."""
+    from tools.study import pilot
+
+    run = pilot.PILOT_BY_NAME[name]
+    run_dir = layout.out / "pilot" / name
+    overrides = train_overrides(run.unit, layout, pilot.pilot_protocol(p, run), pilot.VAL_EVERY, run_dir)
+    trained = train_unit(run.unit, layout, p, overrides)
+    write_json_atomic(layout.pilot / f"{name}.json", {
+        "name": name, "run": run.run, "lr": run.lr, "seed": run.seed, "steps": trained["steps"],
+        "curve": pilot.curve(run_dir), "command": trained["command"], "timing": trained["timing"],
+        "commit": git_commit(), "protocol": p.fingerprint()})  # fmt: skip
+    shutil.rmtree(run_dir / "checkpoints", ignore_errors=True)
+
+
 def tasks(p: Protocol) -> dict[str, tuple[str, ...]]:
     """Every task of the study -> the tasks it needs, in order of priority (a topological order).
 
@@ -213,6 +248,9 @@ def run_task(task: str, layout: Layout, p: Protocol) -> None:
     """Do one task, its output into its log, and write its marker."""
     kind, _, name = task.partition(":")
     with output_to(layout.log(task)):
+        if kind == "pilot":
+            run_pilot(name, layout, p)
+            return
         if kind == "eval":
             trained = json.loads(marker(layout, f"train:{name}").read_text(encoding="utf-8"))
             evaluate_unit(_unit(name), layout, p, trained)
@@ -233,10 +271,12 @@ def _init_worker(threads: int) -> None:
     torch.set_num_threads(threads)
 
 
-def run_tasks(layout: Layout, p: Protocol, jobs: int, threads: int) -> list[str]:
-    """Run every task without a marker once its needs are done, ``jobs`` at a time (in worker processes when more
-    than one); returns the failures, one line each (what needs a failed task is not run)."""
-    graph = tasks(p)
+def run_tasks(layout: Layout, p: Protocol, jobs: int, threads: int, graph: dict[str, tuple[str, ...]] | None = None,
+              on_done: Callable[[str], None] | None = None) -> list[str]:  # fmt: skip
+    """Run every task of ``graph`` (default: the study's) without a marker once its needs are done, ``jobs`` at a
+    time (in worker processes when more than one), calling ``on_done(task)`` after each; returns the failures, one
+    line each (what needs a failed task is not run)."""
+    graph = tasks(p) if graph is None else graph
     done = {t for t in graph if marker(layout, t).is_file()}
     pending = [t for t in graph if t not in done]
     failed: dict[str, str] = {}
@@ -247,6 +287,8 @@ def run_tasks(layout: Layout, p: Protocol, jobs: int, threads: int) -> list[str]
         if error is None:
             done.add(task)
             print(f"[{len(done)}/{len(graph)}] {task} ({time.perf_counter() - start:.0f} s)", flush=True)
+            if on_done is not None:
+                on_done(task)
         else:
             failed[task] = error.strip().splitlines()[-1]
             print(f"FAILED {task}: {failed[task]} (log: {layout.log(task)})", flush=True)
@@ -311,6 +353,36 @@ def run_command(layout: Layout, invocation: str, record: bool) -> str:
     return invocation
 
 
+def commit_result(layout: Layout, task: str) -> None:
+    """Commit what a finished task left in the result store (a unit's or pilot run's result file, the stand-in's
+    PCK) or, for ``report``, the results file, plot and README headline; say so when git refuses."""
+    from tools.study.data import stand_in_file
+    from tools.study.report import report_files
+
+    if task == "report":
+        paths = [f for f in report_files(layout) if f.is_file()]
+    elif task == "pose_network":
+        paths = [stand_in_file(layout)]
+    else:
+        paths = [marker(layout, task)] if task.partition(":")[0] in ("eval", "pilot") else []
+    if paths and (why := commit_files(paths, f"study: {task}")) is not None:
+        print(f"warning: could not commit {', '.join(map(str, paths))}: {why}", flush=True)
+
+
+def pilot_main(layout: Layout, p: Protocol, jobs: int, threads: int,
+               on_done: Callable[[str], None] | None) -> int:  # fmt: skip
+    """``--pilot``: the pilot's runs, then its decision (study.md prints it with the protocol)."""
+    from tools.study import pilot
+
+    failures = run_tasks(layout, p, jobs, threads, pilot_tasks(), on_done)
+    decision = pilot.decide(pilot.load(layout))
+    print("\n".join(pilot.markdown(pilot.load(layout))), flush=True)
+    if failures:
+        print("failed tasks:\n  " + "\n  ".join(failures), file=sys.stderr)
+        return 1
+    return 0 if decision is not None else 1
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     ap = argparse.ArgumentParser(prog="python -m tools.study", description=__doc__.split("\n\n")[0])
@@ -318,23 +390,29 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap.add_argument("--results", type=Path, default=DEFAULT_RESULTS, help="where study.md and study.png go")
     ap.add_argument("--scale", type=float, default=1.0, help="multiply data sizes and step counts (e.g. 10)")
     ap.add_argument("--seeds", type=int, default=3, help="seeds per run (at least 3 for the study's verdicts)")
+    ap.add_argument("--views-seeds", type=int, default=5, help="seeds of Table 2's four views rows")
     ap.add_argument("--device", default="cpu", help="cpu or cuda")
     ap.add_argument("--jobs", type=int, default=None, help="tasks at once (default: cores // 2 on cpu, 1 on cuda)")
     ap.add_argument("--threads", type=int, default=None, help="torch threads per task (default: cores // jobs)")
     ap.add_argument("--steps", type=int, default=None, help="every step count (smoke runs and tests)")
     ap.add_argument("--protocol-only", action="store_true", help="write the protocol and the empty results file")
     ap.add_argument("--report-only", action="store_true", help="only rewrite the results file and plot")
+    ap.add_argument("--pilot", action="store_true", help="run the pilot (tools/study/pilot.py) instead of the study")
+    ap.add_argument("--commit", action="store_true", help="git-commit each result file as it lands (long runs)")
     args = ap.parse_args(argv)
     from tools.study.report import write_report
 
     start = time.perf_counter()
     try:
-        p = protocol_for(args.scale, args.seeds, args.device, args.steps)
-        layout = Layout(args.out.resolve())
+        p = protocol_for(args.scale, args.seeds, args.device, args.steps, args.views_seeds)
+        layout = Layout(args.out.resolve(), args.results.resolve() / "study")
         cores = os.cpu_count() or 1
         jobs = max(1, args.jobs or (1 if args.device != "cpu" else cores // 2))
         threads = max(1, args.threads or cores // jobs)
         readme = REPO / README_IN_REPO if args.results.resolve() == DEFAULT_RESULTS else None
+        on_done = (lambda task: commit_result(layout, task)) if args.commit else None
+        if args.pilot:
+            return pilot_main(layout, p, jobs, threads, on_done)
         check_protocol(layout, p)
         invocation = run_command(layout, command("python -m tools.study", argv), record=not args.report_only)
 
@@ -345,8 +423,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         report()
         if args.report_only or args.protocol_only:
             return 0
-        failures = run_tasks(layout, p, jobs, threads)
+        failures = run_tasks(layout, p, jobs, threads, on_done=on_done)
         report()
+        if args.commit:
+            commit_result(layout, "report")
     except (MptError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
