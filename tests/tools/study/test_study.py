@@ -247,3 +247,30 @@ def test_commit_is_dirty_for_code_changes_not_for_the_files_the_study_writes(tmp
     assert layout.git_commit() == head
     (tmp_path / "tools/study/runner.py").write_text("v2\n")
     assert layout.git_commit() == head + "+dirty"
+
+
+def test_commit_files_commits_the_given_files_and_nothing_else(tmp_path, monkeypatch):
+    import subprocess
+
+    from tools.study import layout
+
+    def git(*args: str) -> str:
+        return subprocess.run(["git", *args], cwd=tmp_path, check=True, capture_output=True, text=True).stdout.strip()
+
+    git("init", "-q")
+    git("config", "user.name", "t")
+    git("config", "user.email", "t@t")
+    (tmp_path / "code.py").write_text("v1\n")
+    git("add", "-A")
+    git("commit", "-qm", "v1")
+    monkeypatch.setattr(layout, "REPO", tmp_path)
+    (tmp_path / "code.py").write_text("v2\n")  # someone's uncommitted work stays uncommitted
+    result = tmp_path / "docs" / "study" / "runs" / "views8_s0.json"
+    result.parent.mkdir(parents=True)
+    result.write_text("{}\n")
+    assert layout.commit_files([result], "study: eval:views8_s0") is None
+    assert git("log", "-1", "--format=%s") == "study: eval:views8_s0"
+    assert git("show", "--name-only", "--format=", "HEAD") == "docs/study/runs/views8_s0.json"
+    assert git("status", "--porcelain") == "M code.py"
+    # a file git cannot add: the reason, not an exception (the study goes on)
+    assert layout.commit_files([tmp_path / "nowhere.json"], "x") is not None
