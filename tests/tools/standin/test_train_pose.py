@@ -142,3 +142,31 @@ def test_the_network_finds_the_keypoints_of_the_images_it_learnt(demo_tsv, tmp_p
     print(f"argmax error {result['mean_px']:.2f} px, image-blind guess {blind:.2f} px ({CROP} px crops)")
     assert result["keypoints"] == valid.sum()
     assert result["mean_px"] < 0.65 * blind
+
+
+def test_left_right_by_hand():
+    """Pairs told apart: predictions at the labels tell every far pair; swapped sides, or both sides' maps peaking at
+    one joint (a network that learnt both sides in each map), tell none; pairs nearer than ``apart`` do not count."""
+    from tools.standin.train_pose import left_right
+
+    gt = torch.zeros(1, 17, 2)
+    left = [1, 3, 5, 7, 9, 11, 13, 15]  # COCO: left_eye, left_ear, ..., left_ankle; right_x = left_x + 1
+    for k, j in enumerate(left):
+        gt[0, j] = torch.tensor([50.0, 10.0 * k])
+        gt[0, j + 1] = torch.tensor([50.0 + (5.0 if j == 1 else 30.0), 10.0 * k])  # the eyes 5 px apart, others 30
+    valid = torch.ones(1, 17, dtype=torch.bool)
+    right = gt.clone()
+    assert left_right(right, gt, valid, 12.8)["told"] == 1.0
+    assert left_right(right, gt, valid, 12.8)["pairs"] == 7  # the eyes (5 px apart) do not count
+    swapped = gt.clone()
+    swapped[0, left], swapped[0, [j + 1 for j in left]] = gt[0, [j + 1 for j in left]], gt[0, left]
+    assert left_right(swapped, gt, valid, 12.8)["told"] == 0.0
+    same = gt.clone()
+    same[0, [j + 1 for j in left]] = gt[0, left]  # each right map peaks at its left joint
+    result = left_right(same, gt, valid, 12.8)
+    assert result["told"] == 0.0 and result["per_pair"]["wrist"] == {"told": 0.0, "pairs": 1}
+    # one pair right, by hand: 1 of 7
+    same[0, 10] = gt[0, 10]
+    assert left_right(same, gt, valid, 12.8)["told"] == pytest.approx(1 / 7)
+    valid[0, 9] = False  # an unlabelled left wrist: its pair is not counted
+    assert left_right(same, gt, valid, 12.8)["pairs"] == 6
