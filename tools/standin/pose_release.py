@@ -7,9 +7,10 @@ The paper's pose network starts from COCO keypoint weights that a user downloads
 this repository releases its own: SimpleBaseline ResNet-18 (backbone config ``demo_pose``) trained once by
 tools/standin/train_pose.py on the rendered keypoint set, with the command, seed, data fingerprint and time in
 ``manifest.json`` beside the file (:data:`RELEASE`), its PCK on the protocol-2 images and on the selection set in
-``keypoints.json``. The weights are stored as float16 (half the file; loaded into float32 parameters, and measured
-as stored). This copies the files to ``<data root>/pose/`` after checking the file's sha256 against the manifest;
-a copy already there with the right sha256 is left as it is.
+``keypoints.json``, and how often its maps tell a person's left from right (``left_right``). The weights are
+stored as float16 (half the file; loaded into float32 parameters, and measured as stored). This copies the files
+to ``<data root>/pose/`` after checking the file's sha256 against the manifest; a copy already there with the right
+sha256 is left as it is.
 """
 
 from __future__ import annotations
@@ -76,8 +77,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     kp = json.loads((dest.parent / "keypoints.json").read_text(encoding="utf-8"))
-    print(f"{dest}: released stand-in weights (sha256 checked); PCK@0.1 {kp['pck@0.1']:.3f} on {kp['set']} at "
-          f"{kp['crop']} px crops; made by: {release_manifest()['command']}")
+    told = kp.get("left_right", {}).get("told")
+    sides = "" if told is None else f", left told from right in {told:.0%} of far left/right pairs"
+    print(f"{dest}: released stand-in weights (sha256 checked); PCK@0.1 {kp['pck@0.1']:.3f}{sides} on {kp['set']} "
+          f"at {kp['crop']} px crops; made by: {release_manifest()['command']}")
     return 0
 
 

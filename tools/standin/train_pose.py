@@ -178,7 +178,7 @@ def left_right(pred: Tensor, gt: Tensor, valid: Tensor, apart: float) -> dict[st
     PCK alone cannot see this: a network whose left and right maps are the same (it learnt both sides' joints in
     each, the mean-squared-error answer while it cannot tell front from back) hits one of every far pair and both of
     every near pair, and the mesh behind such maps cannot know which way the body faces. Returns ``told`` (the
-    fraction over all counted pairs; NaN where none counts), ``pairs`` (that count) and ``per_pair`` {name:
+    fraction over all counted pairs; None where none counts), ``pairs`` (that count) and ``per_pair`` {name:
     {"told", "pairs"}} (name without the side prefix)."""
     told_all, count_all, per_pair = 0, 0, {}
     for left, right in LEFT_RIGHT:
@@ -187,9 +187,9 @@ def left_right(pred: Tensor, gt: Tensor, valid: Tensor, apart: float) -> dict[st
         own_r = (pred[:, right] - gt[:, right]).norm(dim=-1) < (pred[:, right] - gt[:, left]).norm(dim=-1)
         told, count = int((own_l & own_r & counted).sum()), int(counted.sum())
         per_pair[COCO_KEYPOINT_NAMES[left].removeprefix("left_")] = {
-            "told": told / count if count else float("nan"), "pairs": count}
+            "told": told / count if count else None, "pairs": count}
         told_all, count_all = told_all + told, count_all + count
-    return {"told": told_all / count_all if count_all else float("nan"), "pairs": count_all, "per_pair": per_pair}
+    return {"told": told_all / count_all if count_all else None, "pairs": count_all, "per_pair": per_pair}
 
 
 @torch.no_grad()

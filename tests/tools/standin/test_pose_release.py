@@ -66,3 +66,4 @@ def test_recorded_pck_holds_on_regenerated_protocol2_images(demo_assets, tmp_pat
     load_pose_weights(net, RELEASE / WEIGHTS_NAME)
     result = evaluate_keypoints(net, MeshTSVDataset(h36m, "valid_protocol2", train=False, img_size=opt.crop))
     assert result["pck@0.1"] == pytest.approx(recorded["pck@0.1"], abs=0.02)
+    assert result["left_right"]["told"] == pytest.approx(recorded["left_right"]["told"], abs=0.02)
