@@ -341,10 +341,11 @@ def train_demo_pose(tsv: str | Path, checkpoint: str | Path, opt: PoseTrainOptio
                      "lr": lr_at(step, opt), "seconds": round(elapsed, 1),
                      "images_per_s": round(done_steps * opt.batch / elapsed, 2)}  # fmt: skip
             running = 0.0
-            if opt.val_every and done_steps % opt.val_every == 0 and select_set is not None:
-                entry["select_pck@0.1"] = evaluate_keypoints(net, select_set)["pck@0.1"]
-            elif opt.val_every and done_steps % opt.val_every == 0:
-                entry["val_pck@0.1"] = evaluate_keypoints(net, val_set)["pck@0.1"]
+            if opt.val_every and done_steps % opt.val_every == 0:
+                which, measured = ("select", select_set) if select_set is not None else ("val", val_set)
+                result = evaluate_keypoints(net, measured)
+                entry[f"{which}_pck@0.1"] = result["pck@0.1"]
+                entry[f"{which}_left_right"] = result["left_right"]["told"]
             log.append(entry)
             say(" ".join(f"{k} {v:.4g}" if isinstance(v, float) else f"{k} {v}" for k, v in entry.items()), flush=True)
     train_seconds = time.perf_counter() - start

@@ -104,7 +104,7 @@ def test_maps_at_the_labels_score_pck_1(demo_tsv):
 
 
 def test_checkpoint_loads_through_the_backbone_config_and_a_second_call_trains_nothing(demo_tsv, tmp_path):
-    opt = PoseTrainOptions(deconv_filters=32, steps=2, batch=2, crop=64, small_steps=0, log_every=1)
+    opt = PoseTrainOptions(deconv_filters=32, steps=2, batch=2, crop=64, small_steps=0, log_every=1, val_every=2)
     ckpt = tmp_path / "pose" / "stand_in.pth"
     result = train_demo_pose(demo_tsv, ckpt, opt, verbose=False)
     assert result["checkpoint"] == str(ckpt) and 0.0 <= result["pck@0.1"] <= 1.0
@@ -117,6 +117,9 @@ def test_checkpoint_loads_through_the_backbone_config_and_a_second_call_trains_n
     assert all(torch.equal(v, saved[k]) for k, v in net.state_dict().items())
     log = [json.loads(line) for line in (tmp_path / "pose" / "train_log.jsonl").read_text().splitlines()]
     assert [e["step"] for e in log] == [1, 2]
+    # every val_every steps, the protocol-2 set's PCK and left_right (no selection set given)
+    assert "val_pck@0.1" not in log[0] and 0.0 <= log[1]["val_pck@0.1"] <= 1.0
+    assert log[1]["val_left_right"] == result["left_right"]["told"]  # the same weights at step 2
     stamp = {p.name: p.stat().st_mtime_ns for p in (tmp_path / "pose").iterdir()}
     assert train_demo_pose(demo_tsv, ckpt, opt, verbose=False) == result
     assert {p.name: p.stat().st_mtime_ns for p in (tmp_path / "pose").iterdir()} == stamp
