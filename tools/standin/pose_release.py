@@ -44,6 +44,7 @@ def release_manifest(release: Path = RELEASE) -> dict:
 
 def install_demo_pose(data_root: str | Path, release: Path = RELEASE) -> Path:
     """Copy the released weights and their records to ``<data_root>/pose/``; returns the weights' path there.
+    Weights already there with the right sha256 are kept; records that differ from the release's are replaced.
 
     Raises MptError when the released file does not match its recorded sha256 (a partial checkout, or a Git LFS
     pointer instead of the file).
@@ -56,11 +57,12 @@ def install_demo_pose(data_root: str | Path, release: Path = RELEASE) -> Path:
     out = Path(data_root) / "pose"
     out.mkdir(parents=True, exist_ok=True)
     dest = out / WEIGHTS_NAME
+    for name in FILES[1:]:  # the records, also beside weights installed earlier (a later measure, e.g. left_right)
+        if not (out / name).is_file() or (out / name).read_bytes() != (release / name).read_bytes():
+            with atomic_path(out / name) as tmp:
+                shutil.copyfile(release / name, tmp)
     if dest.is_file() and sha256_of(dest) == want:
         return dest
-    for name in FILES[1:]:
-        with atomic_path(out / name) as tmp:
-            shutil.copyfile(release / name, tmp)
     with atomic_path(dest) as tmp:  # the weights last: their presence means the copy is whole
         shutil.copyfile(src, tmp)
     return dest

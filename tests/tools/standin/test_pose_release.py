@@ -29,6 +29,11 @@ def test_install_copies_the_release_and_checks_its_sha256(tmp_path: Path) -> Non
     assert dest == tmp_path / "data" / "pose" / WEIGHTS_NAME
     assert dest.read_bytes() == b"weights"
     assert (dest.parent / "manifest.json").is_file() and (dest.parent / "keypoints.json").is_file()
+    # weights installed earlier stay; their records follow the release (a measure added to keypoints.json later)
+    (release / "keypoints.json").write_text('{"left_right": {"told": 0.0}}\n')
+    stamp = dest.stat().st_mtime_ns
+    assert install_demo_pose(tmp_path / "data", release) == dest and dest.stat().st_mtime_ns == stamp
+    assert (dest.parent / "keypoints.json").read_text() == '{"left_right": {"told": 0.0}}\n'
     (release / WEIGHTS_NAME).write_bytes(b"weightz")  # a changed (or LFS-pointer) file is refused, naming it
     shutil.rmtree(tmp_path / "data")
     with pytest.raises(MptError, match=WEIGHTS_NAME):
