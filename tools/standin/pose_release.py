@@ -79,10 +79,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     kp = json.loads((dest.parent / "keypoints.json").read_text(encoding="utf-8"))
-    told = kp.get("left_right", {}).get("told")
-    sides = "" if told is None else f", left told from right in {told:.0%} of far left/right pairs"
-    print(f"{dest}: released stand-in weights (sha256 checked); PCK@0.1 {kp['pck@0.1']:.3f}{sides} on {kp['set']} "
-          f"at {kp['crop']} px crops; made by: {release_manifest()['command']}")
+    from tools.standin.train_pose import left_right_text
+
+    print(f"{dest}: released stand-in weights (sha256 checked); PCK@0.1 {kp['pck@0.1']:.3f}{left_right_text(kp)} "
+          f"on {kp['set']} at {kp['crop']} px crops; made by: {release_manifest()['command']}")
     return 0
 
 

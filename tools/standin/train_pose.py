@@ -37,8 +37,9 @@ Written where the backbone config's ``weights`` points (data/demo/pose/ for demo
                        ``backbone=demo_pose`` (or any config naming the file in ``backbone.weights``) loads it
                        through mpt.models.backbones.load_pose_weights, exactly as real COCO weights
   keypoints.json       PCK@0.1 (of the crop side) and the mean keypoint error in crop pixels on the protocol-2
-                       images (``--val-split`` of ``human3.6m``), overall and per keypoint; also printed
-  train_log.jsonl      loss (and, with ``--val-every``, the PCK of the selection set) during training
+                       images (``--val-split`` of ``human3.6m``), overall and per keypoint, and ``left_right``:
+                       how often the maps tell a person's left from right (:func:`left_right`); also printed
+  train_log.jsonl      loss (and, with ``--val-every``, the PCK and left_right of the selection set) during training
   manifest.json        options, data fingerprint and the checkpoint's sha256, the command, training time and the
                        time it was written, written last: a second call with the same options and data finds it
                        and trains nothing
@@ -71,7 +72,8 @@ from mpt.geometry.crop import normalized_to_crop
 from mpt.models.backbones import build_backbone, count_parameters, load_pose_weights
 from mpt.synthesis.heatmaps import crop_to_map, gaussian_heatmaps, heatmap_peaks, inside_map
 
-__all__ = ["PoseTrainOptions", "evaluate_keypoints", "heatmap_loss", "left_right", "main", "train_demo_pose"]
+__all__ = ["PoseTrainOptions", "evaluate_keypoints", "heatmap_loss", "left_right", "left_right_text", "main",
+           "train_demo_pose"]
 
 FORMAT_VERSION = 1
 MANIFEST_NAME = "manifest.json"
@@ -376,6 +378,12 @@ def train_demo_pose(tsv: str | Path, checkpoint: str | Path, opt: PoseTrainOptio
     return result
 
 
+def left_right_text(result: dict[str, Any]) -> str:
+    """The printed suffix ', left/right told in N % of M far pairs' (empty for a result measured before left_right)."""
+    lr = result.get("left_right") or {}
+    return f", left/right told in {lr['told']:.0%} of {lr['pairs']} far pairs" if lr.get("told") is not None else ""
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """CLI: see the module docstring."""
     d = PoseTrainOptions()
@@ -420,10 +428,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     print(f"keypoints on {result['set']} ({result['images']} held-out images, {result['keypoints']} keypoints): "
-          f"PCK@0.1 {result['pck@0.1']:.3f}, mean error {result['mean_px']:.1f} px of the {result['crop']} px crop")
+          f"PCK@0.1 {result['pck@0.1']:.3f}, mean error {result['mean_px']:.1f} px of the {result['crop']} px crop"
+          f"{left_right_text(result)}")  # fmt: skip
     if "selection" in result:
         sel = result["selection"]
-        print(f"keypoints on the selection set {sel['set']} ({sel['images']} images): PCK@0.1 {sel['pck@0.1']:.3f}")
+        print(f"keypoints on the selection set {sel['set']} ({sel['images']} images): PCK@0.1 {sel['pck@0.1']:.3f}"
+              f"{left_right_text(sel)}")  # fmt: skip
     print(f"wrote {result['checkpoint']} and {Path(result['checkpoint']).parent / 'keypoints.json'}")
     return 0
 
