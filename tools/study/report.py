@@ -18,6 +18,8 @@ from typing import Any
 from mpt.atomic import atomic_path, write_text_atomic
 from tools.study.data import stand_in_file
 from tools.study.layout import README_IN_REPO, REPO, Layout, data_timing, git_commit
+from tools.study.pilot import load as load_pilot
+from tools.study.pilot import markdown as pilot_markdown
 from tools.study.protocol import (
     CRITERION,
     PROTOCOL_NAMES,
@@ -31,8 +33,9 @@ from tools.study.protocol import (
 )
 from tools.study.results import Results, verdict
 
-METRICS = ("mpjpe", "pa_mpjpe")
-METRIC_NAMES = {"mpjpe": "MPJPE", "pa_mpjpe": "PA-MPJPE"}
+METRICS = ("mpjpe", "pa_mpjpe")  # the metrics the criterion judges
+ROTATION = "rotation_error_deg"  # shown beside them where the protocol measures it (images: not ``val``)
+METRIC_NAMES = {"mpjpe": "MPJPE", "pa_mpjpe": "PA-MPJPE", ROTATION: "rot. error (°)"}
 README_START, README_END = "<!-- study-headline:start -->", "<!-- study-headline:end -->"
 
 
@@ -55,8 +58,9 @@ def _paper_text(section: Section, run: str) -> str:
     return "—"
 
 
-def protocol_markdown(p: Protocol) -> list[str]:
-    """The protocol as the results file states it (identical before and after the runs)."""
+def protocol_markdown(p: Protocol, pilot: dict[str, dict[str, Any]]) -> list[str]:
+    """The protocol as the results file states it (identical before and after the runs), with the pilot that chose
+    its step count and learning rate (``pilot``: its stored results)."""
     rows = ["| run | stage | experiment config | overrides beyond the study's | starts from |",
             "| --- | --- | --- | --- | --- |"]  # fmt: skip
     for r in RUNS:
@@ -65,6 +69,8 @@ def protocol_markdown(p: Protocol) -> list[str]:
         extra = ", ".join(f"`{o}`" for o in r.overrides) or "—"
         rows.append(f"| `{r.key}` ({r.label}) | {r.stage} | `{r.experiment}` | {extra} | {start} |")
     n_units = len(units(p))
+    seeds = ", ".join(map(str, p.seeds))
+    views_seeds = ", ".join(map(str, p.views_seeds))
     return [
         "## Protocol",
         "",
@@ -77,21 +83,24 @@ def protocol_markdown(p: Protocol) -> list[str]:
         f"{p.img_size} px) from separate image-set motions that pre-training never sees: **evaluation** "
         f"{p.n_eval} protocol-2 images (subjects S9 and S11, camera 60457274, every 5th frame); fine-tuning "
         f"{p.n_ft_h36m} Human3.6M-like images (S1, S5, S6, 4 cameras) and {p.n_ft_coco} COCO-like images (2D "
-        f"keypoints only); {p.n_pose_images} keypoint images for the pose network, of motions no protocol-2 "
-        "subject performs.",
-        f"- **Pose network** (stand-in for COCO keypoint weights): SimpleBaseline ResNet-18 (backbone config "
-        f"`demo_pose`), {p.pose_steps} steps of {p.pose_batch} images (tools/standin/train_pose.py; the first "
-        f"{p.pose_small_steps} on {p.pose_small_crop} px crops, the rest on 224 px), trained once; every "
-        "fine-tuning starts from it; its PCK@0.1 on the evaluation images is stated below.",
-        f"- **Model**: `{' '.join(p.model)}` for every run. **Pre-training**: {p.pre_steps} steps of "
+        "keypoints only).",
+        "- **Pose network** (stand-in for COCO keypoint weights): the demo's released SimpleBaseline ResNet-18 "
+        f"(tools/standin/weights/demo_pose, sha256 `{p.pose_sha256[:16]}…`, trained once on rendered demo motions "
+        f"at {p.crop_size} px crops; its manifest names the command), taken as the paper takes COCO weights; every "
+        f"image step reads {p.crop_size} px crops; every fine-tuning starts from it; its PCK@0.1 on the evaluation "
+        "images is stated below.",
+        f"- **Model**: `{' '.join(p.model)}` for every run; input maps {p.map_size} x {p.map_size} (heatmaps: "
+        f"Gaussian sigma {p.map_size / 28:g} px), Table 3's half-resolution rows {p.half_map_size} x "
+        f"{p.half_map_size} (sigma {p.half_map_size / 28:g} px). **Pre-training**: {p.pre_steps} steps of "
         f"{p.pre_batch} samples, Adam at {p.pre_lr:g} (10% linear warm-up, linear decay), validation on "
         f"{p.val_samples} held-out samples at the end. **Fine-tuning**: {p.ft_steps} steps of {p.ft_batch} images "
         f"(Human3.6M-like + COCO-like, in proportion to size), Adam at {p.ft_lr:g}, pose network trained too.",
-        f"- **Seeds**: {', '.join(map(str, p.seeds))} for every run (model initialisation, data order and "
-        f"augmentation); a fine-tuning with seed s starts from the pre-training with seed s. {n_units} "
-        "trainings in all.",
+        f"- **Seeds**: {views_seeds} for Table 2's four views rows (the supplement's own new result), {seeds} for "
+        "every other run (model initialisation, data order and augmentation); a fine-tuning with seed s starts "
+        f"from the pre-training with seed s. {n_units} trainings in all.",
         f"- **Device**: {p.device}. **Metrics**: Human3.6M protocol-2 MPJPE and PA-MPJPE in mm, 14 joints "
-        "regressed from the predicted mesh (mpt-eval).",
+        "regressed from the predicted mesh (mpt-eval), and the global rotation error: the angle of the rotation "
+        "that Procrustes removes, in degrees (a mesh turned the wrong way shows there, not in PA-MPJPE).",
         "- **Zero-shot protocols** (pre-trained model, no fine-tuning): *pose*: the evaluation images through "
         "the stand-in pose network; a mask model gets the maximum over its 17 maps; *oracle*: maps drawn from "
         "each image's own labels as pre-training draws them (keypoint heatmaps from its 2D keypoints, `mpt-eval "
@@ -99,9 +108,14 @@ def protocol_markdown(p: Protocol) -> list[str]:
         "by the four Human3.6M S1 cameras, synthesised maps (the pre-training validation), also per camera. "
         "**Fine-tuned**: the evaluation images through the fine-tuned pose network and model.",
         f"- **Criterion**: {CRITERION}",
+        f"- **Power targets** (fixed with the protocol, checked below): every pre-training is *trained*, i.e. its "
+        f"meshes on the held-out motions are at least {p.trained_ratio:g} x as thick as the truth's (smallest "
+        "principal extent, mpt.engine.thickness; a run that is not is flagged, not dropped); every oracle "
+        f"comparison has 2 SE <= {p.max_two_se_mm:g} mm.",
         "",
         *rows,
         "",
+        *pilot_markdown(pilot),
     ]
 
 
@@ -109,7 +123,7 @@ def _section_markdown(section: Section, results: Results) -> list[str]:
     lines = [f"### {section.title}", ""]
     if section.note:
         lines += [section.note, ""]
-    cols = [(pr, m) for pr in section.protocols for m in METRICS]
+    cols = [(pr, m) for pr in section.protocols for m in (*METRICS, *(() if pr.startswith("val") else (ROTATION,)))]
     head = ["setting", "paper MPJPE / PA-MPJPE", *(f"{METRIC_NAMES[m]} {pr}" for pr, m in cols)]
     lines += ["| " + " | ".join(head) + " |", "|" + " --- |" * len(head)]
     for key in section.runs:
@@ -160,9 +174,13 @@ def headline(results: Results) -> str:
     others = {k: v for k, v in counts.items() if k not in words}
     if others:
         parts += ", " + ", ".join(f"{v} {k}" for k, v in others.items())
+    p = results.protocol
+    flags = [trained(r, p) for r in results.by_unit.values() if r["stage"] == "pretrain"]
     return (
         f"Of {total} checks of the paper's claims (each comparison under each protocol and metric, "
-        f"{len(results.protocol.seeds)} seeds, scale {results.protocol.scale:g}): {parts}."
+        f"{len(p.views_seeds)} seeds for the views rows, {len(p.seeds)} for the others, {p.pre_steps} pre-training "
+        f"steps, scale {p.scale:g}): {parts}. {sum(f is True for f in flags)} of {len(flags)} pre-trainings have a "
+        "body's thickness."
     )
 
 
@@ -205,23 +223,59 @@ def _timing_markdown(results: Results, prepare: dict[str, dict[str, float]]) -> 
                     f"evaluations: {total:.0f} s wall summed over units.", ""]  # fmt: skip
 
 
+def trained(result: dict[str, Any], p: Protocol) -> bool | None:
+    """Whether a pre-training's meshes have a body's thickness (Protocol.trained_ratio); None when not measured."""
+    ratio = result["metrics"].get("val", {}).get("thickness_ratio")
+    return None if ratio is None else ratio >= p.trained_ratio
+
+
+def power_markdown(results: Results) -> list[str]:
+    """The protocol's power targets, checked: every pre-training trained, every oracle comparison's 2 SE small."""
+    p = results.protocol
+    pre = [(name, r) for name, r in results.by_unit.items() if r["stage"] == "pretrain"]
+    flags = [trained(r, p) for _, r in pre]
+    untrained = [name for (name, _), f in zip(pre, flags, strict=True) if f is False]
+    lines = ["## Power targets", "",
+             f"- Trained (meshes at least {p.trained_ratio:g} x as thick as the truth's on the held-out motions): "
+             f"{sum(f is True for f in flags)} of {len(pre)} pre-trainings with results"
+             + (f"; **not trained**: {', '.join(f'`{n}`' for n in untrained)}" if untrained else "")
+             + (f"; {sum(f is None for f in flags)} without a thickness" if None in flags else "") + ".",
+             f"- 2 SE <= {p.max_two_se_mm:g} mm for every oracle comparison:", "",
+             "| comparison | MPJPE 2 SE | PA-MPJPE 2 SE | met |", "| --- | --- | --- | --- |"]  # fmt: skip
+    for c in _comparisons():
+        if "oracle" not in c.protocols:
+            continue
+        twos = [2 * verdict(results.values(c.better, "oracle", m), results.values(c.worse, "oracle", m)).se
+                for m in METRICS]  # fmt: skip
+        met = "—" if any(x != x for x in twos) else ("yes" if max(twos) <= p.max_two_se_mm else "**no**")
+        lines.append(f"| `{c.better}` vs `{c.worse}` | " + " | ".join("—" if x != x else f"{x:.1f}" for x in twos)
+                     + f" | {met} |")  # fmt: skip
+    return lines + [""]
+
+
 def _runs_markdown(results: Results) -> list[str]:
-    lines = ["## Every run", "", "| unit | " + " | ".join(f"{METRIC_NAMES[m]} {pr}" for pr in ("pose", "oracle",
-             "val", "finetuned") for m in METRICS) + " | command |",
-             "|" + " --- |" * 10]  # fmt: skip
+    protocols = ("pose", "oracle", "val", "finetuned")
+    cols = [(pr, m) for pr in protocols for m in (*METRICS, *(() if pr == "val" else (ROTATION,)))]
+    lines = ["## Every run", "", "Thickness: the predicted meshes' smallest principal extent over the truth's on the "
+             "held-out motions (pre-trainings; below the protocol's ratio: not trained).", "",
+             "| unit | thickness | " + " | ".join(f"{METRIC_NAMES[m]} {pr}" for pr, m in cols) + " | command |",
+             "|" + " --- |" * (len(cols) + 3)]  # fmt: skip
     for name, r in results.by_unit.items():
+        ratio = r["metrics"].get("val", {}).get("thickness_ratio")
+        flag = trained(r, results.protocol)
+        thick = "—" if ratio is None else f"{ratio:.2f}" + (" **not trained**" if flag is False else "")
         cells = []
-        for pr in ("pose", "oracle", "val", "finetuned"):
-            for m in METRICS:
-                v = r["metrics"].get(pr, {}).get(m)
-                cells.append("—" if v is None else f"{v:.1f}")
-        lines.append(f"| `{name}` | " + " | ".join(cells) + f" | `{r['command']}` |")
+        for pr, m in cols:
+            v = r["metrics"].get(pr, {}).get(m)
+            cells.append("—" if v is None else f"{v:.1f}")
+        lines.append(f"| `{name}` | {thick} | " + " | ".join(cells) + f" | `{r['command']}` |")
     return lines + [""]
 
 
 def report_markdown(results: Results, invocation: str, commit: str, prepare: dict[str, dict[str, float]],
-                    pose: dict[str, Any] | None = None) -> str:
-    """The results file; ``pose``: the stand-in pose network's keypoints.json (tools/standin/train_pose.py)."""
+                    pose: dict[str, Any] | None = None, pilot: dict[str, dict[str, Any]] | None = None) -> str:
+    """The results file; ``pose``: the stand-in pose network's PCK on the evaluation images (tools/study/data.py),
+    ``pilot``: the pilot's stored results (tools/study/pilot.py)."""
     p = results.protocol
     commits = results.commits()
     provenance = f"`{commit}`"
@@ -245,12 +299,14 @@ def report_markdown(results: Results, invocation: str, commit: str, prepare: dic
         "",
         headline(results),
         "",
-        *protocol_markdown(p),
+        *protocol_markdown(p, pilot or {}),
         "## Results",
         "",
         "The stand-in pose network on the evaluation images: " + (
             f"PCK@0.1 {pose['pck@0.1']:.3f}, mean keypoint error {pose['mean_px']:.1f} px of the {pose['crop']} px "
-            "crop (tools/standin/train_pose.py)." if pose else "not trained yet."),
+            "crop (tools/standin/train_pose.py's measure); per keypoint: " + ", ".join(
+                f"{k} {v['pck']:.2f}" for k, v in pose["per_keypoint"].items()) + "."
+            if pose else "not measured yet."),
         "",
         "Mean ± standard deviation over seeds (mm). d = mean of the setting the claim favours minus the other's "
         "(negative: the claim's direction); paper d from the paper's tables where it has both numbers.",
@@ -258,7 +314,7 @@ def report_markdown(results: Results, invocation: str, commit: str, prepare: dic
     ]
     for section in SECTIONS:
         lines += _section_markdown(section, results)
-    lines += _runs_markdown(results) + _timing_markdown(results, prepare)
+    lines += power_markdown(results) + _runs_markdown(results) + _timing_markdown(results, prepare)
     return "\n".join(lines)
 
 
@@ -334,7 +390,7 @@ def write_report(layout: Layout, protocol: Protocol, results_dir: Path, invocati
     results = Results(layout.results, protocol)
     pose_file = stand_in_file(layout)
     pose = json.loads(pose_file.read_text(encoding="utf-8")) if pose_file.is_file() else None
-    md = report_markdown(results, invocation, git_commit(), data_timing(layout), pose)
+    md = report_markdown(results, invocation, git_commit(), data_timing(layout), pose, load_pilot(layout))
     md = write_text_atomic(results_dir / "study.md", md)
     png = plot(results, results_dir / "study.png")
     written = [md, png]

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from tools.study.protocol import Protocol, units
+from tools.study.protocol import RUN_BY_KEY, Protocol, units
 
 
 @dataclass(frozen=True)
@@ -87,7 +87,7 @@ class Results:
         """One metric of one run under one protocol (``val_<camera>``: the held-out motions of that camera) over
         the seeds that have a result."""
         out = []
-        for seed in self.protocol.seeds:
+        for seed in self.protocol.seeds_of(RUN_BY_KEY[run]):
             result = self.by_unit.get(f"{run}_s{seed}")
             if result is None:
                 continue
