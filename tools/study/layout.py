@@ -40,9 +40,9 @@ class Layout:
     def results(self) -> Path:
         return self.store / "runs"
 
-    @property
-    def pilot(self) -> Path:
-        return self.store / "pilot"
+    def pilot_result(self, name: str) -> Path:
+        """A pilot run's result file (tools/study/pilot.py)."""
+        return self.store / "pilot" / f"{name}.json"
 
     @property
     def pose_maps(self) -> Path:
@@ -118,7 +118,7 @@ def marker(layout: Layout, task: str) -> Path:
     if kind == "eval":
         return layout.result(_unit(name))
     if kind == "pilot":
-        return layout.pilot / f"{name}.json"
+        return layout.pilot_result(name)
     return layout.out / "done" / f"{task.replace(':', '-')}.json"
 
 
