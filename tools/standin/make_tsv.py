@@ -87,7 +87,7 @@ if TYPE_CHECKING:
 __all__ = ["MANIFEST_NAME", "DemoTsvError", "DemoTsvSet", "held_out_motions", "j24_from_body", "main", "make_demo_tsv",
            "subject_motions"]
 
-FORMAT_VERSION = 3  # 3: one random stream per set
+FORMAT_VERSION = 4  # 3: one random stream per set; 4: clothes with a fixed-colour front panel, larger eyes
 MANIFEST_NAME = "manifest.json"
 
 # Human3.6M action names (keys of action_name_dict in metro/tools/tsv_demo_h36m.py, one spelling each).
