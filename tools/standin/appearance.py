@@ -15,16 +15,17 @@ Garments, by the SMPL joint that skins each vertex (the weights blend them, so b
     shirt      back of the torso (spine joints), collars, sleeves (shoulder and elbow joints: long sleeves)
     print      front of the torso (a jersey front in its own colour)
     panel      a vertical band down the middle of the jersey front, always the same saturated colour
+    trousers   pelvis, thighs and shins (pelvis, hip and knee joints)
+    shoes      ankle and foot joints
 
 Why a panel of one fixed colour: a pose network tells a person's left from right by which way the person faces,
 and the cue for that must be one a small network learns at 128 px crops. Random shirt and print colours make
 "facing" a relation between two random colours, and the face is a few pixels there: the earlier stand-in network
-(SimpleBaseline ResNet-18 trained from scratch on these renders) never learnt it and gave every left keypoint the
-right one's map. A band of one colour that only the front has is a cue a network can read from any single patch of
-the chest, as real COCO photographs give it by faces, shirt fronts, buttons and prints. The band is centred on the
-body's midline, so the clothes stay mirror-symmetric.
-    trousers   pelvis, thighs and shins (pelvis, hip and knee joints)
-    shoes      ankle and foot joints
+(SimpleBaseline ResNet-18 trained from scratch on these renders for 320 steps) never learnt it and gave every
+left keypoint the right one's map. A band of one colour that only the front has is a cue a network can read from
+any single patch of the chest, as real COCO photographs give it by faces, shirt fronts, buttons and prints: with it,
+the same recipe run to 1600 steps tells left from right (tools/standin/weights/demo_pose/manifest.json). The band is
+centred on the body's midline, so the clothes stay mirror-symmetric.
 
 "Front" is read from the rest pose, which faces +z (SMPL's T-pose): a vertex is front by the z component of its
 normal there. :func:`garment_weights` gives each vertex's share of every garment (rows sum to 1) once per body;
