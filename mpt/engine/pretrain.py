@@ -97,10 +97,10 @@ class PretrainTask:
             cams = torch.as_tensor(idx % n_views, device=self.dist.device)
             with exact_fp32():
                 syn = self._synthesize(self.val_cache, idx, None, train=False, camera_idx=cams)
-            pred = engine(syn["inputs"].to(self.dtype))
+            vertices = engine(syn["inputs"].to(self.dtype))["vertices"].float()
             with exact_fp32():
-                errors = h36m_p2_errors(pred["vertices"].float(), syn["joints3d"], self.body.h36m_regressor)
-                extents = principal_extents(torch.stack([pred["vertices"].float(), syn["vertices"]]).flatten(0, 1))
+                errors = h36m_p2_errors(vertices, syn["joints3d"], self.body.h36m_regressor)
+                extents = principal_extents(torch.stack([vertices, syn["vertices"]]).flatten(0, 1))
             rows = torch.stack([errors["mpjpe"], errors["pa_mpjpe"], torch.ones_like(errors["mpjpe"])], dim=1)
             sums.index_add_(0, cams, rows.double())
             depth += extents[:, 2].double().view(2, -1).sum(dim=1)

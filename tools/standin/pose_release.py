@@ -7,9 +7,10 @@ The paper's pose network starts from COCO keypoint weights that a user downloads
 this repository releases its own: SimpleBaseline ResNet-18 (backbone config ``demo_pose``) trained once by
 tools/standin/train_pose.py on the rendered keypoint set, with the command, seed, data fingerprint and time in
 ``manifest.json`` beside the file (:data:`RELEASE`), its PCK on the protocol-2 images and on the selection set in
-``keypoints.json``. The weights are stored as float16 (half the file; loaded into float32 parameters, and measured
-as stored). This copies the files to ``<data root>/pose/`` after checking the file's sha256 against the manifest;
-a copy already there with the right sha256 is left as it is.
+``keypoints.json``, and how often its maps tell a person's left from right (``left_right``). The weights are
+stored as float16 (half the file; loaded into float32 parameters, and measured as stored). This copies the files
+to ``<data root>/pose/`` after checking the file's sha256 against the manifest; a copy already there with the right
+sha256 is left as it is.
 """
 
 from __future__ import annotations
@@ -43,6 +44,7 @@ def release_manifest(release: Path = RELEASE) -> dict:
 
 def install_demo_pose(data_root: str | Path, release: Path = RELEASE) -> Path:
     """Copy the released weights and their records to ``<data_root>/pose/``; returns the weights' path there.
+    Weights already there with the right sha256 are kept; records that differ from the release's are replaced.
 
     Raises MptError when the released file does not match its recorded sha256 (a partial checkout, or a Git LFS
     pointer instead of the file).
@@ -55,11 +57,12 @@ def install_demo_pose(data_root: str | Path, release: Path = RELEASE) -> Path:
     out = Path(data_root) / "pose"
     out.mkdir(parents=True, exist_ok=True)
     dest = out / WEIGHTS_NAME
+    for name in FILES[1:]:  # the records, also beside weights installed earlier (a later measure, e.g. left_right)
+        if not (out / name).is_file() or (out / name).read_bytes() != (release / name).read_bytes():
+            with atomic_path(out / name) as tmp:
+                shutil.copyfile(release / name, tmp)
     if dest.is_file() and sha256_of(dest) == want:
         return dest
-    for name in FILES[1:]:
-        with atomic_path(out / name) as tmp:
-            shutil.copyfile(release / name, tmp)
     with atomic_path(dest) as tmp:  # the weights last: their presence means the copy is whole
         shutil.copyfile(src, tmp)
     return dest
@@ -76,8 +79,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     kp = json.loads((dest.parent / "keypoints.json").read_text(encoding="utf-8"))
-    print(f"{dest}: released stand-in weights (sha256 checked); PCK@0.1 {kp['pck@0.1']:.3f} on {kp['set']} at "
-          f"{kp['crop']} px crops; made by: {release_manifest()['command']}")
+    from tools.standin.train_pose import left_right_text
+
+    print(f"{dest}: released stand-in weights (sha256 checked); PCK@0.1 {kp['pck@0.1']:.3f}{left_right_text(kp)} "
+          f"on {kp['set']} at {kp['crop']} px crops; made by: {release_manifest()['command']}")
     return 0
 
 

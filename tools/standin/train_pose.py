@@ -37,8 +37,9 @@ Written where the backbone config's ``weights`` points (data/demo/pose/ for demo
                        ``backbone=demo_pose`` (or any config naming the file in ``backbone.weights``) loads it
                        through mpt.models.backbones.load_pose_weights, exactly as real COCO weights
   keypoints.json       PCK@0.1 (of the crop side) and the mean keypoint error in crop pixels on the protocol-2
-                       images (``--val-split`` of ``human3.6m``), overall and per keypoint; also printed
-  train_log.jsonl      loss (and, with ``--val-every``, the PCK of the selection set) during training
+                       images (``--val-split`` of ``human3.6m``), overall and per keypoint, and ``left_right``:
+                       how often the maps tell a person's left from right (:func:`left_right`); also printed
+  train_log.jsonl      loss (and, with ``--val-every``, the PCK and left_right of the selection set) during training
   manifest.json        options, data fingerprint and the checkpoint's sha256, the command, training time and the
                        time it was written, written last: a second call with the same options and data finds it
                        and trains nothing
@@ -63,7 +64,7 @@ import torch
 from torch import Tensor, nn
 
 from mpt.atomic import atomic_path, write_json_atomic, write_text_atomic
-from mpt.body.joints import COCO_KEYPOINT_NAMES
+from mpt.body.joints import COCO_FLIP_INDEX, COCO_KEYPOINT_NAMES
 from mpt.data.image_dataset import MeshTSVDataset, resolve_set_files
 from mpt.engine.checkpoint import sha256_of
 from mpt.errors import MptError
@@ -71,7 +72,8 @@ from mpt.geometry.crop import normalized_to_crop
 from mpt.models.backbones import build_backbone, count_parameters, load_pose_weights
 from mpt.synthesis.heatmaps import crop_to_map, gaussian_heatmaps, heatmap_peaks, inside_map
 
-__all__ = ["PoseTrainOptions", "evaluate_keypoints", "heatmap_loss", "main", "train_demo_pose"]
+__all__ = ["PoseTrainOptions", "evaluate_keypoints", "heatmap_loss", "left_right", "left_right_text", "main",
+           "train_demo_pose"]
 
 FORMAT_VERSION = 1
 MANIFEST_NAME = "manifest.json"
@@ -165,14 +167,42 @@ def heatmap_loss(outputs: Sequence[Tensor], keypoints: Tensor, crop: int) -> Ten
     return total
 
 
+# The COCO left/right pairs (left index, right index), in COCO order: eyes, ears, shoulders, ... ankles.
+LEFT_RIGHT = tuple((j, COCO_FLIP_INDEX[j]) for j, n in enumerate(COCO_KEYPOINT_NAMES) if n.startswith("left_"))
+
+
+def left_right(pred: Tensor, gt: Tensor, valid: Tensor, apart: float) -> dict[str, Any]:
+    """Whether the maps tell a person's left from right: (N, 17, 2) predicted and labelled keypoints (crop pixels),
+    (N, 17) bool labelled and inside the crop, ``apart`` pixels.
+
+    A left/right pair counts where both are valid and their labels lie at least ``apart`` apart (nearer pairs cannot
+    be told by position); it is told where each side's prediction lies nearer its own label than the other side's.
+    PCK alone cannot see this: a network whose left and right maps are the same (it learnt both sides' joints in
+    each, the mean-squared-error answer while it cannot tell front from back) hits one of every far pair and both of
+    every near pair, and the mesh behind such maps cannot know which way the body faces. Returns ``told`` (the
+    fraction over all counted pairs; None where none counts), ``pairs`` (that count) and ``per_pair`` {name:
+    {"told", "pairs"}} (name without the side prefix)."""
+    told_all, count_all, per_pair = 0, 0, {}
+    for left, right in LEFT_RIGHT:
+        counted = valid[:, left] & valid[:, right] & ((gt[:, left] - gt[:, right]).norm(dim=-1) >= apart)
+        own_l = (pred[:, left] - gt[:, left]).norm(dim=-1) < (pred[:, left] - gt[:, right]).norm(dim=-1)
+        own_r = (pred[:, right] - gt[:, right]).norm(dim=-1) < (pred[:, right] - gt[:, left]).norm(dim=-1)
+        told, count = int((own_l & own_r & counted).sum()), int(counted.sum())
+        per_pair[COCO_KEYPOINT_NAMES[left].removeprefix("left_")] = {
+            "told": told / count if count else None, "pairs": count}
+        told_all, count_all = told_all + told, count_all + count
+    return {"told": told_all / count_all if count_all else None, "pairs": count_all, "per_pair": per_pair}
+
+
 @torch.no_grad()
 def evaluate_keypoints(net: nn.Module, dataset: MeshTSVDataset, batch: int = 16) -> dict[str, Any]:
     """PCK@0.1 and mean error (crop pixels) of the maps' argmax against the labels, over labelled keypoints that lie
-    inside the crop; per keypoint too. The maps are read at the crop's resolution (``heatmaps(x, crop)``)."""
+    inside the crop; per keypoint too; and ``left_right`` (:func:`left_right`, pairs at least 0.1 x the crop side
+    apart). The maps are read at the crop's resolution (``heatmaps(x, crop)``)."""
     was_training = net.training
     net.eval()
     crop = dataset.img_size
-    dists, valids = [], []
+    dists, valids, preds, gts = [], [], [], []
     for start in range(0, len(dataset), batch):
         items = [dataset[i] for i in range(start, min(start + batch, len(dataset)))]
         images = torch.stack([it["image"] for it in items])
@@ -181,6 +211,8 @@ def evaluate_keypoints(net: nn.Module, dataset: MeshTSVDataset, batch: int = 16)
         gt = normalized_to_crop(kp[..., :2], crop)
         dists.append((pred - gt).norm(dim=-1))
         valids.append((kp[..., 2] > 0) & inside_map(gt, crop))
+        preds.append(pred)
+        gts.append(gt)
     net.train(was_training)
     dist, valid = torch.cat(dists), torch.cat(valids)  # (N, J)
     hit = (dist < PCK_THRESHOLD * crop) & valid
@@ -188,7 +220,8 @@ def evaluate_keypoints(net: nn.Module, dataset: MeshTSVDataset, batch: int = 16)
                         "mean_px": float(dist[:, j][valid[:, j]].mean()) if valid[:, j].any() else None}
                  for j, name in enumerate(COCO_KEYPOINT_NAMES)}  # fmt: skip
     return {"pck@0.1": float(hit.sum() / valid.sum().clamp_min(1)), "mean_px": float(dist[valid].mean()),
-            "keypoints": int(valid.sum()), "images": len(dataset), "crop": crop, "per_keypoint": per_joint}
+            "keypoints": int(valid.sum()), "images": len(dataset), "crop": crop, "per_keypoint": per_joint,
+            "left_right": left_right(torch.cat(preds), torch.cat(gts), valid, PCK_THRESHOLD * crop)}
 
 
 def lr_at(step: int, opt: PoseTrainOptions) -> float:
@@ -310,10 +343,11 @@ def train_demo_pose(tsv: str | Path, checkpoint: str | Path, opt: PoseTrainOptio
                      "lr": lr_at(step, opt), "seconds": round(elapsed, 1),
                      "images_per_s": round(done_steps * opt.batch / elapsed, 2)}  # fmt: skip
             running = 0.0
-            if opt.val_every and done_steps % opt.val_every == 0 and select_set is not None:
-                entry["select_pck@0.1"] = evaluate_keypoints(net, select_set)["pck@0.1"]
-            elif opt.val_every and done_steps % opt.val_every == 0:
-                entry["val_pck@0.1"] = evaluate_keypoints(net, val_set)["pck@0.1"]
+            if opt.val_every and done_steps % opt.val_every == 0:
+                which, measured = ("select", select_set) if select_set is not None else ("val", val_set)
+                result = evaluate_keypoints(net, measured)
+                entry[f"{which}_pck@0.1"] = result["pck@0.1"]
+                entry[f"{which}_left_right"] = result["left_right"]["told"]
             log.append(entry)
             say(" ".join(f"{k} {v:.4g}" if isinstance(v, float) else f"{k} {v}" for k, v in entry.items()), flush=True)
     train_seconds = time.perf_counter() - start
@@ -342,6 +376,12 @@ def train_demo_pose(tsv: str | Path, checkpoint: str | Path, opt: PoseTrainOptio
                                             "threads": torch.get_num_threads(),
                                             "written_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())})
     return result
+
+
+def left_right_text(result: dict[str, Any]) -> str:
+    """The printed suffix ', left/right told in N % of M far pairs' (empty for a result measured before left_right)."""
+    lr = result.get("left_right") or {}
+    return f", left/right told in {lr['told']:.0%} of {lr['pairs']} far pairs" if lr.get("told") is not None else ""
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -388,10 +428,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     print(f"keypoints on {result['set']} ({result['images']} held-out images, {result['keypoints']} keypoints): "
-          f"PCK@0.1 {result['pck@0.1']:.3f}, mean error {result['mean_px']:.1f} px of the {result['crop']} px crop")
+          f"PCK@0.1 {result['pck@0.1']:.3f}, mean error {result['mean_px']:.1f} px of the {result['crop']} px crop"
+          f"{left_right_text(result)}")  # fmt: skip
     if "selection" in result:
         sel = result["selection"]
-        print(f"keypoints on the selection set {sel['set']} ({sel['images']} images): PCK@0.1 {sel['pck@0.1']:.3f}")
+        print(f"keypoints on the selection set {sel['set']} ({sel['images']} images): PCK@0.1 {sel['pck@0.1']:.3f}"
+              f"{left_right_text(sel)}")  # fmt: skip
     print(f"wrote {result['checkpoint']} and {Path(result['checkpoint']).parent / 'keypoints.json'}")
     return 0
 

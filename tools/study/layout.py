@@ -40,9 +40,9 @@ class Layout:
     def results(self) -> Path:
         return self.store / "runs"
 
-    @property
-    def pilot(self) -> Path:
-        return self.store / "pilot"
+    def pilot_result(self, name: str) -> Path:
+        """A pilot run's result file (tools/study/pilot.py)."""
+        return self.store / "pilot" / f"{name}.json"
 
     @property
     def pose_maps(self) -> Path:
@@ -80,13 +80,14 @@ def command(name: str, args: Sequence[str]) -> str:
 
 
 def git_commit() -> str:
-    """HEAD of the checkout the study runs from, with ``+dirty`` when tracked files have uncommitted changes. The
-    files the study writes itself (the results file and plot, the README headline) do not count: a study's first
-    report rewrites them before any training starts."""
+    """The code the study runs: the checkout's last commit that changed anything but the files the study writes
+    itself (its result files, results file and plot, the README headline; ``--commit`` adds a commit per result),
+    with ``+dirty`` when other tracked files have uncommitted changes (a study's first report rewrites its own files
+    before any training starts)."""
     own = [f":(exclude){RESULTS_IN_REPO}", f":(exclude){README_IN_REPO}"]
     try:
-        head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=REPO, capture_output=True, text=True,
-                              check=True).stdout.strip()  # fmt: skip
+        head = subprocess.run(["git", "log", "-1", "--format=%H", "--", ".", *own], cwd=REPO, capture_output=True,
+                              text=True, check=True).stdout.strip()  # fmt: skip
         dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no", "--", ".", *own], cwd=REPO,
                                capture_output=True, text=True, check=True).stdout.strip()  # fmt: skip
     except (OSError, subprocess.CalledProcessError):
@@ -117,7 +118,7 @@ def marker(layout: Layout, task: str) -> Path:
     if kind == "eval":
         return layout.result(_unit(name))
     if kind == "pilot":
-        return layout.pilot / f"{name}.json"
+        return layout.pilot_result(name)
     return layout.out / "done" / f"{task.replace(':', '-')}.json"
 
 

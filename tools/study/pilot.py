@@ -23,6 +23,7 @@ from typing import Any
 
 from tools.study.layout import Layout
 from tools.study.protocol import RUN_BY_KEY, Protocol, Unit
+from tools.study.results import Summary
 
 STEPS = 1000
 VAL_EVERY = 200
@@ -83,12 +84,8 @@ def curve(run_dir: Path) -> list[dict[str, float]]:
 
 def load(layout: Layout) -> dict[str, dict[str, Any]]:
     """The stored pilot results, by pilot run name."""
-    out = {}
-    for r in PILOT:
-        path = layout.pilot / f"{r.name}.json"
-        if path.is_file():
-            out[r.name] = json.loads(path.read_text(encoding="utf-8"))
-    return out
+    paths = {r.name: layout.pilot_result(r.name) for r in PILOT}
+    return {name: json.loads(path.read_text(encoding="utf-8")) for name, path in paths.items() if path.is_file()}
 
 
 def decide(results: dict[str, dict[str, Any]]) -> dict[str, Any] | None:
@@ -109,8 +106,7 @@ def decide(results: dict[str, dict[str, Any]]) -> dict[str, Any] | None:
         if thick and close:
             steps, why = n, f"step {n} is the first at which every run is thick and the 8-view runs are converged"
             break
-    seeds = [final[r.name]["mpjpe"] for r in PILOT if r.run == "views8" and r.lr == DEFAULT_LR]
-    sd = math.sqrt(sum((v - sum(seeds) / len(seeds)) ** 2 for v in seeds) / (len(seeds) - 1))
+    sd = Summary(tuple(final[r.name]["mpjpe"] for r in PILOT if r.run == "views8" and r.lr == DEFAULT_LR)).std
     return {"steps": steps, "lr": lr, "why": why, "lr_gain_mm": better, "seed_sd_mm": sd,
             "two_se_3v3_mm": 2 * sd * math.sqrt(2 / 3), "two_se_5v5_mm": 2 * sd * math.sqrt(2 / 5)}  # fmt: skip
 

@@ -17,7 +17,7 @@ from typing import Any
 
 from mpt.atomic import atomic_path, write_text_atomic
 from tools.study.data import stand_in_file
-from tools.study.layout import README_IN_REPO, REPO, Layout, data_timing, git_commit
+from tools.study.layout import Layout, data_timing, git_commit
 from tools.study.pilot import load as load_pilot
 from tools.study.pilot import markdown as pilot_markdown
 from tools.study.protocol import (
@@ -377,11 +377,6 @@ def update_readme(readme: Path, text: str) -> bool:
     if new != content:
         write_text_atomic(readme, new)
     return True
-
-
-def report_files(layout: Layout) -> list[Path]:
-    """What :func:`write_report` writes into the repository: study.md, study.png and the README (headline)."""
-    return [layout.store.parent / "study.md", layout.store.parent / "study.png", REPO / README_IN_REPO]
 
 
 def write_report(layout: Layout, protocol: Protocol, results_dir: Path, invocation: str,

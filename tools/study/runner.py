@@ -66,7 +66,10 @@ from tools.study.layout import (
 )
 from tools.study.protocol import Protocol, Run, Unit, protocol_for, units
 
-CKPT_EVERY = 1000  # a training checkpoints every this many steps and at its end (only long runs resume mid-way)
+# A training checkpoints every this many steps and at its end, so that a study interrupted mid-training (a session
+# that ends, a machine that goes) loses at most this many steps of each running unit (a 1000-step pre-training takes
+# about 26 minutes on a 2-core CPU with two at a time).
+CKPT_EVERY = 250
 
 
 class StudyError(MptError):
@@ -217,7 +220,7 @@ def run_pilot(name: str, layout: Layout, p: Protocol) -> None:
     run_dir = layout.out / "pilot" / name
     overrides = train_overrides(run.unit, layout, pilot.pilot_protocol(p, run), pilot.VAL_EVERY, run_dir)
     trained = train_unit(run.unit, layout, p, overrides)
-    write_json_atomic(layout.pilot / f"{name}.json", {
+    write_json_atomic(layout.pilot_result(name), {
         "name": name, "run": run.run, "lr": run.lr, "seed": run.seed, "steps": trained["steps"],
         "curve": pilot.curve(run_dir), "command": trained["command"], "timing": trained["timing"],
         "commit": git_commit(), "protocol": p.fingerprint()})  # fmt: skip
@@ -353,18 +356,16 @@ def run_command(layout: Layout, invocation: str, record: bool) -> str:
     return invocation
 
 
-def commit_result(layout: Layout, task: str) -> None:
+def commit_result(layout: Layout, task: str, paths: Sequence[Path] = ()) -> None:
     """Commit what a finished task left in the result store (a unit's or pilot run's result file, the stand-in's
-    PCK) or, for ``report``, the results file, plot and README headline; say so when git refuses."""
+    PCK), or ``paths`` (the report's files); say so when git refuses."""
     from tools.study.data import stand_in_file
-    from tools.study.report import report_files
 
-    if task == "report":
-        paths = [f for f in report_files(layout) if f.is_file()]
-    elif task == "pose_network":
-        paths = [stand_in_file(layout)]
-    else:
-        paths = [marker(layout, task)] if task.partition(":")[0] in ("eval", "pilot") else []
+    if not paths:
+        if task == "pose_network":
+            paths = [stand_in_file(layout)]
+        elif task.partition(":")[0] in ("eval", "pilot"):
+            paths = [marker(layout, task)]
     if paths and (why := commit_files(paths, f"study: {task}")) is not None:
         print(f"warning: could not commit {', '.join(map(str, paths))}: {why}", flush=True)
 
@@ -375,12 +376,12 @@ def pilot_main(layout: Layout, p: Protocol, jobs: int, threads: int,
     from tools.study import pilot
 
     failures = run_tasks(layout, p, jobs, threads, pilot_tasks(), on_done)
-    decision = pilot.decide(pilot.load(layout))
-    print("\n".join(pilot.markdown(pilot.load(layout))), flush=True)
+    results = pilot.load(layout)
+    print("\n".join(pilot.markdown(results)), flush=True)
     if failures:
         print("failed tasks:\n  " + "\n  ".join(failures), file=sys.stderr)
         return 1
-    return 0 if decision is not None else 1
+    return 0 if pilot.decide(results) is not None else 1
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -416,17 +417,19 @@ def main(argv: Sequence[str] | None = None) -> int:
         check_protocol(layout, p)
         invocation = run_command(layout, command("python -m tools.study", argv), record=not args.report_only)
 
-        def report() -> None:
-            for path in write_report(layout, p, args.results, invocation, readme):
+        def report() -> Sequence[Path]:
+            written = write_report(layout, p, args.results, invocation, readme)
+            for path in written:
                 print(f"wrote {path}", flush=True)
+            return written
 
         report()
         if args.report_only or args.protocol_only:
             return 0
         failures = run_tasks(layout, p, jobs, threads, on_done=on_done)
-        report()
+        written = report()
         if args.commit:
-            commit_result(layout, "report")
+            commit_result(layout, "report", written)
     except (MptError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

@@ -29,6 +29,11 @@ def test_install_copies_the_release_and_checks_its_sha256(tmp_path: Path) -> Non
     assert dest == tmp_path / "data" / "pose" / WEIGHTS_NAME
     assert dest.read_bytes() == b"weights"
     assert (dest.parent / "manifest.json").is_file() and (dest.parent / "keypoints.json").is_file()
+    # weights installed earlier stay; their records follow the release (a measure added to keypoints.json later)
+    (release / "keypoints.json").write_text('{"left_right": {"told": 0.0}}\n')
+    stamp = dest.stat().st_mtime_ns
+    assert install_demo_pose(tmp_path / "data", release) == dest and dest.stat().st_mtime_ns == stamp
+    assert (dest.parent / "keypoints.json").read_text() == '{"left_right": {"told": 0.0}}\n'
     (release / WEIGHTS_NAME).write_bytes(b"weightz")  # a changed (or LFS-pointer) file is refused, naming it
     shutil.rmtree(tmp_path / "data")
     with pytest.raises(MptError, match=WEIGHTS_NAME):
@@ -66,3 +71,4 @@ def test_recorded_pck_holds_on_regenerated_protocol2_images(demo_assets, tmp_pat
     load_pose_weights(net, RELEASE / WEIGHTS_NAME)
     result = evaluate_keypoints(net, MeshTSVDataset(h36m, "valid_protocol2", train=False, img_size=opt.crop))
     assert result["pck@0.1"] == pytest.approx(recorded["pck@0.1"], abs=0.02)
+    assert result["left_right"]["told"] == pytest.approx(recorded["left_right"]["told"], abs=0.02)

@@ -104,7 +104,7 @@ def test_maps_at_the_labels_score_pck_1(demo_tsv):
 
 
 def test_checkpoint_loads_through_the_backbone_config_and_a_second_call_trains_nothing(demo_tsv, tmp_path):
-    opt = PoseTrainOptions(deconv_filters=32, steps=2, batch=2, crop=64, small_steps=0, log_every=1)
+    opt = PoseTrainOptions(deconv_filters=32, steps=2, batch=2, crop=64, small_steps=0, log_every=1, val_every=2)
     ckpt = tmp_path / "pose" / "stand_in.pth"
     result = train_demo_pose(demo_tsv, ckpt, opt, verbose=False)
     assert result["checkpoint"] == str(ckpt) and 0.0 <= result["pck@0.1"] <= 1.0
@@ -117,6 +117,9 @@ def test_checkpoint_loads_through_the_backbone_config_and_a_second_call_trains_n
     assert all(torch.equal(v, saved[k]) for k, v in net.state_dict().items())
     log = [json.loads(line) for line in (tmp_path / "pose" / "train_log.jsonl").read_text().splitlines()]
     assert [e["step"] for e in log] == [1, 2]
+    # every val_every steps, the protocol-2 set's PCK and left_right (no selection set given)
+    assert "val_pck@0.1" not in log[0] and 0.0 <= log[1]["val_pck@0.1"] <= 1.0
+    assert log[1]["val_left_right"] == result["left_right"]["told"]  # the same weights at step 2
     stamp = {p.name: p.stat().st_mtime_ns for p in (tmp_path / "pose").iterdir()}
     assert train_demo_pose(demo_tsv, ckpt, opt, verbose=False) == result
     assert {p.name: p.stat().st_mtime_ns for p in (tmp_path / "pose").iterdir()} == stamp
@@ -142,3 +145,31 @@ def test_the_network_finds_the_keypoints_of_the_images_it_learnt(demo_tsv, tmp_p
     print(f"argmax error {result['mean_px']:.2f} px, image-blind guess {blind:.2f} px ({CROP} px crops)")
     assert result["keypoints"] == valid.sum()
     assert result["mean_px"] < 0.65 * blind
+
+
+def test_left_right_by_hand():
+    """Pairs told apart: predictions at the labels tell every far pair; swapped sides, or both sides' maps peaking at
+    one joint (a network that learnt both sides in each map), tell none; pairs nearer than ``apart`` do not count."""
+    from tools.standin.train_pose import left_right
+
+    gt = torch.zeros(1, 17, 2)
+    left = [1, 3, 5, 7, 9, 11, 13, 15]  # COCO: left_eye, left_ear, ..., left_ankle; right_x = left_x + 1
+    for k, j in enumerate(left):
+        gt[0, j] = torch.tensor([50.0, 10.0 * k])
+        gt[0, j + 1] = torch.tensor([50.0 + (5.0 if j == 1 else 30.0), 10.0 * k])  # the eyes 5 px apart, others 30
+    valid = torch.ones(1, 17, dtype=torch.bool)
+    right = gt.clone()
+    assert left_right(right, gt, valid, 12.8)["told"] == 1.0
+    assert left_right(right, gt, valid, 12.8)["pairs"] == 7  # the eyes (5 px apart) do not count
+    swapped = gt.clone()
+    swapped[0, left], swapped[0, [j + 1 for j in left]] = gt[0, [j + 1 for j in left]], gt[0, left]
+    assert left_right(swapped, gt, valid, 12.8)["told"] == 0.0
+    same = gt.clone()
+    same[0, [j + 1 for j in left]] = gt[0, left]  # each right map peaks at its left joint
+    result = left_right(same, gt, valid, 12.8)
+    assert result["told"] == 0.0 and result["per_pair"]["wrist"] == {"told": 0.0, "pairs": 1}
+    # one pair right, by hand: 1 of 7
+    same[0, 10] = gt[0, 10]
+    assert left_right(same, gt, valid, 12.8)["told"] == pytest.approx(1 / 7)
+    valid[0, 9] = False  # an unlabelled left wrist: its pair is not counted
+    assert left_right(same, gt, valid, 12.8)["pairs"] == 6

@@ -245,6 +245,10 @@ def test_commit_is_dirty_for_code_changes_not_for_the_files_the_study_writes(tmp
     (tmp_path / "README.md").write_text("v2\n")
     (tmp_path / "docs/results/study.md").write_text("v2\n")
     assert layout.git_commit() == head
+    # a committed result (--commit) is not a change of the code that produced it
+    (tmp_path / "docs/results/study.md").write_text("v3\n")
+    git("-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qam", "study: eval:views8_s0")
+    assert git("rev-parse", "HEAD") != head and layout.git_commit() == head
     (tmp_path / "tools/study/runner.py").write_text("v2\n")
     assert layout.git_commit() == head + "+dirty"
 
