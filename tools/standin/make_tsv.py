@@ -6,7 +6,8 @@ and seen by the Human3.6M S1 cameras (the 8 virtual views for the COCO-like sets
 central 600 x 600 px (450 x 600 for COCO-like) window resampled to ``img_size``: fx, fy scaled by the same factor and
 the principal point moved with the window, no lens distortion. The body is drawn with :mod:`mpt.vis.render` (smooth
 Lambert shading, a random light from the camera's side and above) in clothes of random colours
-(:mod:`tools.standin.appearance`: skin, hair, eyes, a shirt whose front differs from its back, trousers, shoes;
+(:mod:`tools.standin.appearance`: skin, hair, eyes, a shirt whose front differs from its back and carries a
+band of one fixed colour, trousers, shoes;
 mirror-symmetric, so the front / back, and from it left / right, can be told as in a photograph) over a random
 plain, noisy or smooth background. Four sets (layout of METRO's downloads, docs/DOWNLOAD.md in
 microsoft/MeshTransformer; file contract in :mod:`mpt.data.tsv`):
@@ -87,7 +88,7 @@ if TYPE_CHECKING:
 __all__ = ["MANIFEST_NAME", "DemoTsvError", "DemoTsvSet", "held_out_motions", "j24_from_body", "main", "make_demo_tsv",
            "subject_motions"]
 
-FORMAT_VERSION = 3  # 3: one random stream per set
+FORMAT_VERSION = 4  # 3: one random stream per set; 4: clothes with a fixed-colour front panel, larger eyes
 MANIFEST_NAME = "manifest.json"
 
 # Human3.6M action names (keys of action_name_dict in metro/tools/tsv_demo_h36m.py, one spelling each).

@@ -22,6 +22,7 @@ from tools.study.pilot import load as load_pilot
 from tools.study.pilot import markdown as pilot_markdown
 from tools.study.protocol import (
     CRITERION,
+    HISTORY,
     PROTOCOL_NAMES,
     RUN_BY_KEY,
     RUNS,
@@ -74,8 +75,8 @@ def protocol_markdown(p: Protocol, pilot: dict[str, dict[str, Any]]) -> list[str
     return [
         "## Protocol",
         "",
-        f"Fixed before any run (tools/study/protocol.py, protocol fingerprint `{p.fingerprint()}`); not tuned "
-        "towards the paper's answers afterwards.",
+        f"Fixed before any run (tools/study/protocol.py, version {p.version}, fingerprint `{p.fingerprint()}`); not "
+        "tuned towards the paper's answers afterwards. What each version changed, and when, is under *Versions*.",
         "",
         f"- **Data** (stand-ins in the real formats, tools/standin/make_assets.py `--size study --scale "
         f"{p.corpus_scale:g}`): AMASS-format motions of many subjects, sampled at {p.target_fps:g} fps into the "
@@ -107,6 +108,7 @@ def protocol_markdown(p: Protocol, pilot: dict[str, dict[str, Any]]) -> list[str
         "keypoints=labels`; for a mask model the silhouette of its SMPL labels); *val*: held-out motions seen "
         "by the four Human3.6M S1 cameras, synthesised maps (the pre-training validation), also per camera. "
         "**Fine-tuned**: the evaluation images through the fine-tuned pose network and model.",
+        "- **Versions**: " + "; ".join(f"{v}: {HISTORY[v]}" for v in sorted(HISTORY) if v <= p.version) + ".",
         f"- **Criterion**: {CRITERION}",
         f"- **Power targets** (fixed with the protocol, checked below): every pre-training is *trained*, i.e. its "
         f"meshes on the held-out motions are at least {p.trained_ratio:g} x as thick as the truth's (smallest "
@@ -283,6 +285,9 @@ def report_markdown(results: Results, invocation: str, commit: str, prepare: dic
         provenance += f"; results produced at {', '.join(f'`{c}`' for c in commits)}"
     status = (f"complete: all {results.expected} trainings" if len(results.by_unit) == results.expected else
               f"**incomplete**: {len(results.by_unit)} of {results.expected} trainings")  # fmt: skip
+    if results.superseded:
+        status += (f"; {len(results.superseded)} more results were written under an earlier protocol and wait for "
+                   f"their evaluation under this one ({', '.join(f'`{u}`' for u in results.superseded)})")
     lines = [
         "# The paper's effects in miniature",
         "",
@@ -385,6 +390,8 @@ def write_report(layout: Layout, protocol: Protocol, results_dir: Path, invocati
     results = Results(layout.results, protocol)
     pose_file = stand_in_file(layout)
     pose = json.loads(pose_file.read_text(encoding="utf-8")) if pose_file.is_file() else None
+    if pose is not None and pose.get("sha256") != protocol.pose_sha256:
+        pose = None  # another pose network's (an earlier protocol's), until this one is measured
     md = report_markdown(results, invocation, git_commit(), data_timing(layout), pose, load_pilot(layout))
     md = write_text_atomic(results_dir / "study.md", md)
     png = plot(results, results_dir / "study.png")

@@ -69,15 +69,22 @@ def verdict(better: Summary, worse: Summary, directional: bool = True) -> Verdic
 
 
 class Results:
-    """The stored results of a study folder: ``results/<run>_s<seed>.json``."""
+    """The stored results of a study folder under its protocol: ``results/<run>_s<seed>.json``. A result written
+    under an earlier protocol (tools/study/runner.py's ``check_protocol``) is left out and named in ``superseded``
+    until its unit is evaluated again."""
 
     def __init__(self, results_dir: Path, protocol: Protocol) -> None:
         self.protocol = protocol
         self.by_unit: dict[str, dict[str, Any]] = {}
+        self.superseded: list[str] = []
         for unit in units(protocol):
             path = results_dir / f"{unit.name}.json"
             if path.is_file():
-                self.by_unit[unit.name] = json.loads(path.read_text(encoding="utf-8"))
+                result = json.loads(path.read_text(encoding="utf-8"))
+                if result.get("protocol") == protocol.fingerprint():
+                    self.by_unit[unit.name] = result
+                else:
+                    self.superseded.append(unit.name)
 
     @property
     def expected(self) -> int:

@@ -8,8 +8,10 @@ What is trained, measured and compared, and the criterion, are in tools/study/pr
 them before any number. One command does everything:
 
 1. the protocol: ``<out>/protocol.json`` (an output folder holds the results of one protocol only: another
-   ``--scale``, ``--seeds`` or ``--steps`` needs another ``--out``), and the results file with the protocol and no
-   results yet (``--protocol-only`` stops here);
+   ``--scale``, ``--seeds`` or ``--steps`` needs another ``--out``; a protocol that changes only the image side, the
+   renders, pose network or fine-tuning, takes over the folder and keeps its pre-trainings:
+   :func:`check_protocol`), and the results file with the protocol and no results yet (``--protocol-only`` stops
+   here);
 2. the tasks (:func:`tasks`), each once what it needs is done, ``--jobs`` at a time in worker processes (default:
    one per 2 CPU cores on a CPU, one on a GPU), each with ``--threads`` torch threads:
 
@@ -22,9 +24,9 @@ them before any number. One command does everything:
      config, into ``<out>/runs/<run>_s<seed>``), then its evaluations, whose result goes to
      ``<out>/results/<run>_s<seed>.json``;
 
-   every finished task leaves a marker (``<out>/done/``, or the result file) written atomically, and a task with a
-   marker is never redone: an interrupted study goes on where it stopped. Each task's output is in
-   ``<out>/logs/<task>.log``;
+   every finished task leaves a marker (``<out>/done/``, or the result file) written atomically, naming the
+   protocol it ran under, and a task with a marker of this protocol is never redone: an interrupted study goes on
+   where it stopped. Each task's output is in ``<out>/logs/<task>.log``;
 3. the report, from the stored results only: ``<results>/study.md`` and ``<results>/study.png``
    (tools/study/report.py); ``--report-only`` does just this. With the default ``--results``, the headline
    between the study markers in README.md is rewritten too.
@@ -194,7 +196,7 @@ def evaluate_unit(unit: Unit, layout: Layout, p: Protocol, trained: dict[str, An
             metrics = {"finetuned": evaluate(cfg)["metrics"]}
     result = {"unit": unit.name, "run": unit.run.key, "seed": unit.seed, "stage": unit.run.stage,
               "command": trained["command"], "steps": trained["steps"], "metrics": metrics, "timing": timing,
-              "commit": git_commit(), "protocol": p.fingerprint()}  # fmt: skip
+              "commit": git_commit(), **stamp(p)}  # fmt: skip
     write_json_atomic(layout.result(unit), result)
     # The export stays (fine-tunings start from it); the DeepSpeed checkpoint (weights + Adam) is not needed again.
     shutil.rmtree(layout.run_dir(unit.name) / "checkpoints", ignore_errors=True)
@@ -247,6 +249,31 @@ def tasks(p: Protocol) -> dict[str, tuple[str, ...]]:
     return {**graph, **evals, **trains}
 
 
+def carried_over(task: str) -> bool:
+    """Whether ``task`` depends on the pre-training side of the protocol only (``Protocol.pretrain_fingerprint``):
+    the motion corpus and the pre-trainings. Every other task depends on all of it."""
+    kind, _, name = task.partition(":")
+    return task == "corpus" or (kind == "train" and _unit(name).run.stage == "pretrain")
+
+
+def stamp(p: Protocol) -> dict[str, str]:
+    """What a marker records of the protocol it was written under."""
+    return {"protocol": p.fingerprint(), "pretrain_protocol": p.pretrain_fingerprint()}
+
+
+def is_done(layout: Layout, task: str, p: Protocol) -> bool:
+    """Whether ``task`` has a marker written under ``p`` (for a pre-training or the corpus: under a protocol with
+    the same pre-training side). A pilot run's marker is its result file, kept whatever came after."""
+    path = marker(layout, task)
+    if not path.is_file():
+        return False
+    if task.startswith("pilot:"):
+        return True
+    record = json.loads(path.read_text(encoding="utf-8"))
+    key = "pretrain_protocol" if carried_over(task) else "protocol"
+    return record.get(key) == stamp(p)[key]
+
+
 def run_task(task: str, layout: Layout, p: Protocol) -> None:
     """Do one task, its output into its log, and write its marker."""
     kind, _, name = task.partition(":")
@@ -265,7 +292,7 @@ def run_task(task: str, layout: Layout, p: Protocol) -> None:
             with timed(timing, kind):
                 DATA[kind](layout, p)
             record = {"timing": timing}
-    write_json_atomic(marker(layout, task), record)
+    write_json_atomic(marker(layout, task), {**record, **stamp(p)})
 
 
 def _init_worker(threads: int) -> None:
@@ -280,7 +307,7 @@ def run_tasks(layout: Layout, p: Protocol, jobs: int, threads: int, graph: dict[
     time (in worker processes when more than one), calling ``on_done(task)`` after each; returns the failures, one
     line each (what needs a failed task is not run)."""
     graph = tasks(p) if graph is None else graph
-    done = {t for t in graph if marker(layout, t).is_file()}
+    done = {t for t in graph if is_done(layout, t, p)}
     pending = [t for t in graph if t not in done]
     failed: dict[str, str] = {}
     print(f"{len(done)} of {len(graph)} tasks done before; {len(pending)} to run, {jobs} at a time with {threads} "
@@ -333,15 +360,38 @@ def run_tasks(layout: Layout, p: Protocol, jobs: int, threads: int, graph: dict[
 
 
 def check_protocol(layout: Layout, p: Protocol) -> None:
-    """Write ``protocol.json``, or check that the folder's results belong to this protocol."""
+    """Write ``protocol.json``, or check that the folder's results belong to this protocol.
+
+    A protocol that shares the folder's pre-training side (``Protocol.pretrain_fingerprint``) takes the folder over:
+    its pre-trainings (hours each) are carried over, every other task runs again (the stand-in's data, every
+    evaluation, the fine-tunings), and ``protocol.json`` keeps the earlier protocols under ``earlier``. Any other
+    protocol is refused."""
     path = layout.out / "protocol.json"
-    if path.is_file():
-        stored = json.loads(path.read_text(encoding="utf-8"))
-        if stored.get("fingerprint") != p.fingerprint():
-            raise StudyError(f"{layout.out} holds the results of another protocol ({path}: {stored.get('protocol')});"
-                             " give another --out for this one, or delete the folder to start over")  # fmt: skip
+    record = {"fingerprint": p.fingerprint(), "pretrain_fingerprint": p.pretrain_fingerprint(), "protocol": p.as_dict()}
+    if not path.is_file():
+        write_json_atomic(path, record)
         return
-    write_json_atomic(path, {"fingerprint": p.fingerprint(), "protocol": p.as_dict()})
+    stored = json.loads(path.read_text(encoding="utf-8"))
+    old = Protocol.from_dict(stored["protocol"])
+    stamp_markers(layout, {"protocol": stored["fingerprint"], "pretrain_protocol": old.pretrain_fingerprint()})
+    if stored["fingerprint"] == p.fingerprint():
+        return
+    if old.pretrain_fingerprint() != p.pretrain_fingerprint():
+        raise StudyError(f"{layout.out} holds the results of another protocol ({path}: {stored.get('protocol')});"
+                         " give another --out for this one, or delete the folder to start over")  # fmt: skip
+    changed = sorted(k for k, v in p.as_dict().items() if k != "device" and stored["protocol"].get(k) != v)
+    print(f"{layout.out} held protocol {stored['fingerprint']}; protocol {p.fingerprint()} changes "
+          f"{', '.join(changed)} only: its pre-trainings are carried over, every other task runs again", flush=True)
+    earlier = [*stored.get("earlier", []), {k: v for k, v in stored.items() if k != "earlier"}]
+    write_json_atomic(path, {**record, "earlier": earlier})
+
+
+def stamp_markers(layout: Layout, fingerprints: dict[str, str]) -> None:
+    """Name the folder's protocol in the markers of ``<out>/done/`` written before markers named it."""
+    for path in sorted((layout.out / "done").glob("*.json")):
+        record = json.loads(path.read_text(encoding="utf-8"))
+        if "protocol" not in record:
+            write_json_atomic(path, {**record, **fingerprints})
 
 
 def run_command(layout: Layout, invocation: str, record: bool) -> str:

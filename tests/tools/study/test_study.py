@@ -103,9 +103,9 @@ def test_every_run_reads_the_study_maps_and_crop(tmp_path):
                                                                     [f"input.sigma={size // 28}"])  # fmt: skip
 
 
-def _result(unit_name: str, run: str, seed: int, metrics: dict) -> dict:
+def _result(unit_name: str, run: str, seed: int, metrics: dict, protocol: str) -> dict:
     return {"unit": unit_name, "run": run, "seed": seed, "stage": RUN_BY_KEY[run].stage, "command": "mpt-x",
-            "steps": 2, "metrics": metrics, "commit": "abc", "protocol": "p",
+            "steps": 2, "metrics": metrics, "commit": "abc", "protocol": protocol,
             "timing": {"train": {"wall_s": 10.0, "cpu_s": 15.0}, "evaluate": {"wall_s": 2.0, "cpu_s": 3.0}}}  # fmt: skip
 
 
@@ -121,7 +121,7 @@ def _write_results(folder: Path, p, error, thickness=lambda run, seed: 0.9) -> N
                                             "thickness_ratio": thickness(u.run.key, u.seed),
                                             **{f"mpjpe_{c}": e + i for i, c in
                                                enumerate(("54138969", "55011271", "58860488", "60457274"))}}}
-        (folder / f"{u.name}.json").write_text(json.dumps(_result(u.name, u.run.key, u.seed, metrics)))
+        (folder / f"{u.name}.json").write_text(json.dumps(_result(u.name, u.run.key, u.seed, metrics, p.fingerprint())))
 
 
 def test_report_from_stored_results(tmp_path):
@@ -278,3 +278,40 @@ def test_commit_files_commits_the_given_files_and_nothing_else(tmp_path, monkeyp
     assert git("status", "--porcelain") == "M code.py"
     # a file git cannot add: the reason, not an exception (the study goes on)
     assert layout.commit_files([tmp_path / "nowhere.json"], "x") is not None
+
+
+def test_a_protocol_that_changes_only_the_image_side_keeps_the_pre_trainings(tmp_path):
+    """Markers written before markers named their protocol (protocol 2) belong to the folder's protocol.json; a
+    protocol with another pose network and fine-tuning lr keeps the corpus and the pre-trainings, and redoes the
+    image data, every evaluation and the fine-tunings; one with another pre-training step count is refused."""
+    from dataclasses import replace
+
+    from tools.study.layout import Layout
+    from tools.study.runner import StudyError, check_protocol, is_done
+
+    old = protocol_for()
+    layout = Layout(tmp_path / "out", tmp_path / "store")
+    check_protocol(layout, old)
+    done = layout.out / "done"
+    done.mkdir()
+    for task in ("corpus", "images", "train-views1_s0", "train-ft_hm56_s0"):  # written by protocol 2: no stamp
+        (done / f"{task}.json").write_text(json.dumps({"timing": {}}))
+    layout.results.mkdir(parents=True)
+    (layout.results / "views1_s0.json").write_text(json.dumps({"protocol": old.fingerprint(), "stage": "pretrain"}))
+    tasks = ("corpus", "images", "train:views1_s0", "train:ft_hm56_s0", "eval:views1_s0")
+    check_protocol(layout, old)
+    assert all(is_done(layout, t, old) for t in tasks)
+
+    new = replace(old, pose_sha256="f" * 64, ft_lr=1e-4)
+    assert new.pretrain_fingerprint() == old.pretrain_fingerprint() and new.fingerprint() != old.fingerprint()
+    check_protocol(layout, new)
+    assert {t: is_done(layout, t, new) for t in tasks} == {
+        "corpus": True, "images": False, "train:views1_s0": True, "train:ft_hm56_s0": False, "eval:views1_s0": False}
+    stored = json.loads((layout.out / "protocol.json").read_text())
+    assert stored["fingerprint"] == new.fingerprint() and stored["earlier"][0]["fingerprint"] == old.fingerprint()
+    results = Results(layout.results, new)
+    assert results.by_unit == {} and results.superseded == ["views1_s0"]
+    check_protocol(layout, new)  # a second start under the new protocol changes nothing
+    assert is_done(layout, "train:views1_s0", new) and not is_done(layout, "images", new)
+    with pytest.raises(StudyError, match="another protocol"):
+        check_protocol(layout, replace(new, pre_steps=999))
