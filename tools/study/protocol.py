@@ -42,7 +42,7 @@ PROTOCOL_VERSION = 3
 HISTORY = {
     2: "pre-training sized by the pilot (1000 steps of 16 at lr 1e-3), every pre-training at 56 px maps, 5 seeds "
        "for the views rows, the demo's released stand-in pose network on 128 px crops",
-    3: "the image side only, decided after 8 of version 2's 35 pre-trainings and before any fine-tuning: version "
+    3: "the image side only, decided after 9 of version 2's 35 pre-trainings and before any fine-tuning: version "
        "2's stand-in could not tell left from right (its left and right maps were the same map) and every "
        "pose-protocol result was turned 53-73 degrees; version 3 takes the stand-in released since, which tells "
        "them apart in 98% of far left/right pairs, with the image sets it was trained on (a fixed-colour band "
