@@ -42,22 +42,9 @@ step "pose maps before and after fine-tuning (the paper's Figure 2)"
 $PY -m tools.standin.show_pose_maps --checkpoint "$OUT/finetune" --tsv "$DEMO/tsv/human3.6m" --split valid_protocol2 \
   --out "$OUT/pose_maps"
 step "inference on a few demo images (mpt-infer: overlay PNG, OBJ/PLY mesh, JSON joints per image)"
-mkdir -p "$OUT/photos"
-$PY - "$DEMO/tsv/human3.6m" "$OUT/photos" <<'PYEOF'
-import base64, json, sys
-from pathlib import Path
-from mpt.data.tsv import TSVFile
-root, out = Path(sys.argv[1]), Path(sys.argv[2])
-images, labels = TSVFile(root / "valid_protocol2.img.tsv"), TSVFile(root / "valid_protocol2.label.tsv")
-boxes = []
-for i in range(0, min(len(images), 60), 20):  # three rendered validation images, one per action, as JPEG files
-    name, b64 = images[i][:2]
-    (out / Path(name).name).write_bytes(base64.b64decode(b64))
-    label = json.loads(labels[i][1])[0]  # METRO's person box: centre, side = scale * 200 px
-    (cx, cy), side = label["center"], label["scale"] * 200
-    boxes.append({"file_name": Path(name).name, "bbox": [cx - side / 2, cy - side / 2, side, side]})
-(out.parent / "photo_boxes.json").write_text(json.dumps(boxes))  # as a person detector's boxes file
-PYEOF
+# three rendered validation images, one per action, as JPEG files, with their label boxes as a detector's boxes file
+$PY -m tools.standin.keypoints_from_tsv --tsv "$DEMO/tsv/human3.6m" --split valid_protocol2 --count 3 --every 20 \
+  --bbox --out "$OUT/photo_boxes.json" --images "$OUT/photos"
 # box_scale=1: the labels' boxes are the crops evaluation reads (a detector's tight boxes want METRO's 1.2)
 .venv/bin/mpt-infer checkpoint="$OUT/finetune" images="$OUT/photos" boxes="$OUT/photo_boxes.json" box_scale=1.0 \
   out="$OUT/infer" paths.data_root="$DEMO"
